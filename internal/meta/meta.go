@@ -1,0 +1,248 @@
+// Package meta defines packyard's domain records (repositories, packages,
+// generations, events, tokens) and the Store interface that persists them.
+//
+// Every method that changes state is atomic: it either commits completely,
+// including the change-feed event it appends, or leaves nothing behind.
+// Sequence numbers come from the change feed and are strictly increasing
+// across the whole installation.
+package meta
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Errors returned by every Store implementation.
+var (
+	// ErrNotFound means the record does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrExists means a record with that unique name or identity exists.
+	ErrExists = errors.New("already exists")
+	// ErrStale means an optimistic check failed: the repository's current
+	// generation moved since the caller read it.
+	ErrStale = errors.New("stale generation")
+)
+
+// Repository formats.
+const (
+	FormatRPM  = "rpm"
+	FormatDeb  = "deb"
+	FormatArch = "arch"
+	FormatIPS  = "ips"
+)
+
+// Repository kinds.
+const (
+	KindHosted = "hosted"
+	KindMirror = "mirror"
+	KindProxy  = "proxy"
+)
+
+// Repo is a repository.
+type Repo struct {
+	ID     int64
+	Name   string
+	Format string
+	Kind   string
+	// Config holds the kind- and format-specific settings as JSON
+	// (upstreams, distributions, watch_dir, …); the store does not
+	// interpret it.
+	Config []byte
+	// CurrentGeneration is the number of the published generation, 0 if
+	// none has been published.
+	CurrentGeneration int64
+	CreatedAt         time.Time
+	UpdatedAt         time.Time
+}
+
+// Identity is what makes a package unique within a repository. Scope holds
+// the format's namespace within a repository ("" for rpm and arch,
+// "distribution/component" for deb).
+type Identity struct {
+	Scope   string
+	Name    string
+	Epoch   string
+	Version string
+	Release string
+	Arch    string
+}
+
+// Package is one package file in a repository.
+type Package struct {
+	ID     int64
+	RepoID int64
+	Identity
+	// Path is where the file is served, relative to the repository root
+	// (e.g. "Packages/f/foo-1.0-1.x86_64.rpm" or "pool/main/f/foo/foo_1.0_amd64.deb").
+	// Unique among a repository's live packages.
+	Path string
+	// Digest is the blob digest (hex sha256) and Size its length.
+	Digest string
+	Size   int64
+	// Summary is a one-line description for listings and search.
+	Summary    string
+	UploadedBy string
+	UploadedAt time.Time
+	// Fragments are the pre-rendered index entries keyed by index kind
+	// (e.g. "primary", "filelists", "other"); rendered once at ingest.
+	Fragments map[string][]byte
+	// AddedSeq is the event sequence that added the package; RemovedSeq the
+	// one that removed it (0 while the package is live).
+	AddedSeq   int64
+	RemovedSeq int64
+}
+
+// GenFile is one file of a generation.
+type GenFile struct {
+	Path        string
+	Digest      string
+	Size        int64
+	ContentType string
+}
+
+// Generation is one complete, immutable published view of a repository.
+type Generation struct {
+	RepoID int64
+	// Number counts a repository's generations from 1.
+	Number int64
+	// Seq is the event sequence the generation includes all changes up to.
+	Seq       int64
+	CreatedAt time.Time
+	Files     []GenFile
+}
+
+// Event types.
+const (
+	EventRepoCreated      = "repo.created"
+	EventRepoUpdated      = "repo.updated"
+	EventRepoDeleted      = "repo.deleted"
+	EventPackageAdded     = "package.added"
+	EventPackageRemoved   = "package.removed"
+	EventGenerationPublic = "generation.published"
+)
+
+// Event is one entry of the change feed.
+type Event struct {
+	Seq  int64
+	Type string
+	Repo string
+	// Data is a JSON document describing the change.
+	Data []byte
+	Time time.Time
+}
+
+// Token scopes, each including the ones before it.
+const (
+	ScopeRead  = "read"
+	ScopeWrite = "write"
+	ScopeAdmin = "admin"
+)
+
+// Token is an API credential. Only a hash of the secret is stored.
+type Token struct {
+	ID   int64
+	Name string
+	// Hash is the hex SHA-256 of the secret; unique.
+	Hash  string
+	Scope string
+	// Repos limits the token to these repositories; empty means all.
+	Repos     []string
+	CreatedAt time.Time
+	// LastUsed is zero if the token was never used.
+	LastUsed time.Time
+}
+
+// PackageQuery filters ListPackages.
+type PackageQuery struct {
+	// Text matches a substring of the package name (case-insensitive).
+	Text string
+	// AfterID returns packages with ID > AfterID (keyset pagination).
+	AfterID int64
+	// Limit bounds the result (0: no limit).
+	Limit int
+}
+
+// PackageChange is a package added or removed after some sequence number.
+type PackageChange struct {
+	Package Package
+	// Removed is true when the change removed the package.
+	Removed bool
+}
+
+// Store persists packyard's metadata.
+type Store interface {
+	// CreateRepo inserts r (ID, timestamps set on return) and appends a
+	// repo.created event. ErrExists if the name is taken.
+	CreateRepo(ctx context.Context, r *Repo) error
+	// GetRepo returns the repository by name, or ErrNotFound.
+	GetRepo(ctx context.Context, name string) (*Repo, error)
+	// ListRepos returns all repositories ordered by name.
+	ListRepos(ctx context.Context) ([]Repo, error)
+	// UpdateRepoConfig replaces a repository's Config and appends a
+	// repo.updated event.
+	UpdateRepoConfig(ctx context.Context, name string, config []byte) error
+	// DeleteRepo removes the repository with its packages and generations
+	// and appends a repo.deleted event. The blobs stay for GC.
+	DeleteRepo(ctx context.Context, name string) error
+
+	// AddPackage inserts p (ID, AddedSeq set on return) with its fragments
+	// and appends a package.added event. If a live package with the same
+	// Identity or the same Path exists, it returns that package and ErrExists.
+	AddPackage(ctx context.Context, p *Package) (*Package, error)
+	// FindPackage returns the live package with that identity, or ErrNotFound.
+	FindPackage(ctx context.Context, repoID int64, id Identity) (*Package, error)
+	// GetPackage returns a live package by ID, without fragments.
+	GetPackage(ctx context.Context, repoID, id int64) (*Package, error)
+	// ListPackages returns live packages by ascending ID, without fragments.
+	ListPackages(ctx context.Context, repoID int64, q PackageQuery) ([]Package, error)
+	// RemovePackage marks a live package removed, appends a package.removed
+	// event and returns the event's sequence number.
+	RemovePackage(ctx context.Context, repoID, id int64) (int64, error)
+	// PackageChanges returns, in sequence order, every package of the
+	// repository added or removed after seq, up to and including upTo, with
+	// fragments for added ones. A package added and removed in that range
+	// is reported once, as removed.
+	PackageChanges(ctx context.Context, repoID, seq, upTo int64) ([]PackageChange, error)
+	// LivePackages calls fn for every live package of the repository that
+	// was added at or before upTo, with fragments, in ascending ID order.
+	LivePackages(ctx context.Context, repoID, upTo int64, fn func(*Package) error) error
+	// DigestReferenced reports whether any package (live or removed) or
+	// retained generation names the blob digest.
+	DigestReferenced(ctx context.Context, digest string) (bool, error)
+
+	// Publish stores g as the repository's next generation and makes it
+	// current, atomically, if the current generation is still prev
+	// (ErrStale otherwise). It sets g.Number and g.CreatedAt, appends a
+	// generation.published event and returns its sequence number.
+	Publish(ctx context.Context, g *Generation, prev int64) (int64, error)
+	// GetGeneration returns a generation with its files, or ErrNotFound.
+	GetGeneration(ctx context.Context, repoID, number int64) (*Generation, error)
+	// ListGenerations returns a repository's retained generations, newest
+	// first, without files.
+	ListGenerations(ctx context.Context, repoID int64) ([]Generation, error)
+	// PruneGenerations deletes generations that are older than before,
+	// except the newest keep ones and the current one. It returns the
+	// numbers it deleted.
+	PruneGenerations(ctx context.Context, repoID int64, before time.Time, keep int) ([]int64, error)
+
+	// Events returns up to limit events with Seq > since, in order.
+	Events(ctx context.Context, since int64, limit int) ([]Event, error)
+	// LastSeq returns the highest event sequence number (0 if none).
+	LastSeq(ctx context.Context) (int64, error)
+
+	// CreateToken inserts t (ID and CreatedAt set on return). ErrExists if
+	// the name or hash is taken.
+	CreateToken(ctx context.Context, t *Token) error
+	// TokenByHash returns the token with that hash, or ErrNotFound.
+	TokenByHash(ctx context.Context, hash string) (*Token, error)
+	// ListTokens returns all tokens ordered by ID.
+	ListTokens(ctx context.Context) ([]Token, error)
+	// DeleteToken removes a token by name, or returns ErrNotFound.
+	DeleteToken(ctx context.Context, name string) error
+	// TouchToken records that a token was used at t.
+	TouchToken(ctx context.Context, id int64, t time.Time) error
+
+	// Close releases the store.
+	Close() error
+}
