@@ -41,6 +41,8 @@ const (
 
 // Repo is a repository.
 type Repo struct {
+	// ID is assigned by the store and never reused, not even after the
+	// repository is deleted (package IDs neither).
 	ID     int64
 	Name   string
 	Format string
@@ -102,6 +104,9 @@ type GenFile struct {
 }
 
 // Generation is one complete, immutable published view of a repository.
+// Its package files are not listed: they are the packages visible at Seq
+// (added at or before Seq and not removed at or before Seq), so a publish
+// writes rows in proportion to the index files, not to the repository.
 type Generation struct {
 	RepoID int64
 	// Number counts a repository's generations from 1.
@@ -109,7 +114,8 @@ type Generation struct {
 	// Seq is the event sequence the generation includes all changes up to.
 	Seq       int64
 	CreatedAt time.Time
-	Files     []GenFile
+	// Files are the generation's index files (everything but packages).
+	Files []GenFile
 }
 
 // Event types.
@@ -127,9 +133,33 @@ type Event struct {
 	Seq  int64
 	Type string
 	Repo string
-	// Data is a JSON document describing the change.
+	// Data is a JSON document describing the change: a RepoEventData,
+	// PackageEventData or GenerationEventData depending on Type.
 	Data []byte
 	Time time.Time
+}
+
+// RepoEventData is the Data of repo.created, repo.updated and repo.deleted
+// events.
+type RepoEventData struct {
+	ID     int64  `json:"id"`
+	Format string `json:"format"`
+	Kind   string `json:"kind"`
+}
+
+// PackageEventData is the Data of package.added and package.removed events.
+type PackageEventData struct {
+	ID     int64  `json:"id"`
+	Name   string `json:"name"`
+	Path   string `json:"path"`
+	Digest string `json:"digest"`
+	Size   int64  `json:"size"`
+}
+
+// GenerationEventData is the Data of generation.published events.
+type GenerationEventData struct {
+	Number int64 `json:"number"`
+	Seq    int64 `json:"seq"`
 }
 
 // Token scopes, each including the ones before it.
@@ -171,6 +201,9 @@ type PackageChange struct {
 }
 
 // Store persists packyard's metadata.
+//
+// Events become visible in sequence order: a reader that sees the event
+// with sequence N also sees every event below N and the changes they record.
 type Store interface {
 	// CreateRepo inserts r (ID, timestamps set on return) and appends a
 	// repo.created event. ErrExists if the name is taken.
@@ -204,8 +237,15 @@ type Store interface {
 	// fragments for added ones. A package added and removed in that range
 	// is reported once, as removed.
 	PackageChanges(ctx context.Context, repoID, seq, upTo int64) ([]PackageChange, error)
-	// LivePackages calls fn for every live package of the repository that
-	// was added at or before upTo, with fragments, in ascending ID order.
+	// PackageByPath returns the package served at path in a generation that
+	// includes changes up to seq: added at or before seq and not removed at
+	// or before seq. Fragments are not loaded. ErrNotFound if none.
+	PackageByPath(ctx context.Context, repoID int64, path string, seq int64) (*Package, error)
+	// LivePackages calls fn for every package of the repository that was
+	// live at upTo (added at or before upTo and not removed at or before
+	// upTo), with fragments, in ascending ID order, so that it agrees with
+	// PackageChanges over the same range. It stops at and returns fn's
+	// first error.
 	LivePackages(ctx context.Context, repoID, upTo int64, fn func(*Package) error) error
 	// DigestReferenced reports whether any package (live or removed) or
 	// retained generation names the blob digest.

@@ -1,0 +1,209 @@
+// Package client is the Go client of packyard's HTTP API; the CLI and the
+// edge agent use nothing else.
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Client talks to one packyard server.
+type Client struct {
+	base  string
+	token string
+	http  *http.Client
+}
+
+// New returns a client for the server at base (e.g. http://localhost:8080)
+// authenticating with token (may be empty for public reads).
+func New(base, token string, hc *http.Client) *Client {
+	if hc == nil {
+		hc = &http.Client{Transport: http.DefaultTransport}
+	}
+	return &Client{base: strings.TrimRight(base, "/"), token: token, http: hc}
+}
+
+// Error is an error answer of the API.
+type Error struct {
+	Status  int
+	Code    string `json:"code"`
+	Message string `json:"error"`
+	// Existing is the package already there, on 409.
+	Existing *Package `json:"existing"`
+}
+
+func (e *Error) Error() string {
+	if e.Message == "" {
+		return fmt.Sprintf("server answered %d %s", e.Status, http.StatusText(e.Status))
+	}
+	return fmt.Sprintf("%s (HTTP %d)", e.Message, e.Status)
+}
+
+// Repo is a repository.
+type Repo struct {
+	Name              string          `json:"name"`
+	Format            string          `json:"format"`
+	Kind              string          `json:"kind"`
+	Config            json.RawMessage `json:"config,omitempty"`
+	CurrentGeneration int64           `json:"current_generation"`
+	CreatedAt         time.Time       `json:"created_at"`
+	URL               string          `json:"url,omitempty"`
+}
+
+// Package is a package record.
+type Package struct {
+	ID         int64     `json:"id"`
+	Repo       string    `json:"repo"`
+	Name       string    `json:"name"`
+	Epoch      string    `json:"epoch,omitempty"`
+	Version    string    `json:"version"`
+	Release    string    `json:"release,omitempty"`
+	Arch       string    `json:"arch"`
+	Scope      string    `json:"scope,omitempty"`
+	Path       string    `json:"path"`
+	SHA256     string    `json:"sha256"`
+	Size       int64     `json:"size"`
+	Summary    string    `json:"summary,omitempty"`
+	UploadedBy string    `json:"uploaded_by,omitempty"`
+	UploadedAt time.Time `json:"uploaded_at"`
+}
+
+// UploadResult answers an upload.
+type UploadResult struct {
+	Package
+	Created    bool   `json:"created"`
+	Generation int64  `json:"generation"`
+	URL        string `json:"url"`
+}
+
+// Token is an API token; Token (the secret) is set only on creation.
+type Token struct {
+	ID        int64      `json:"id"`
+	Name      string     `json:"name"`
+	Scope     string     `json:"scope"`
+	Repos     []string   `json:"repos,omitempty"`
+	CreatedAt time.Time  `json:"created_at"`
+	LastUsed  *time.Time `json:"last_used,omitempty"`
+	Token     string     `json:"token,omitempty"`
+}
+
+func (c *Client) do(ctx context.Context, method, path string, body io.Reader, size int64, out any) error {
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	if err != nil {
+		return err
+	}
+	if size >= 0 && body != nil {
+		req.ContentLength = size
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	if body != nil && method != http.MethodPut {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 400 {
+		e := &Error{Status: resp.StatusCode}
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		if json.Unmarshal(b, e) != nil {
+			e.Message = strings.TrimSpace(string(b))
+		}
+		return e
+	}
+	if out == nil {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return nil
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
+}
+
+func jsonBody(v any) (io.Reader, int64) {
+	b, _ := json.Marshal(v)
+	return bytes.NewReader(b), int64(len(b))
+}
+
+// CreateRepo creates a repository; extra fields become its configuration.
+func (c *Client) CreateRepo(ctx context.Context, name, format, kind string, extra map[string]any) (*Repo, error) {
+	doc := map[string]any{}
+	for k, v := range extra {
+		doc[k] = v
+	}
+	doc["name"], doc["format"], doc["kind"] = name, format, kind
+	b, n := jsonBody(doc)
+	var r Repo
+	return &r, c.do(ctx, http.MethodPost, "/api/v1/repos", b, n, &r)
+}
+
+// ListRepos lists repositories.
+func (c *Client) ListRepos(ctx context.Context) ([]Repo, error) {
+	var r []Repo
+	return r, c.do(ctx, http.MethodGet, "/api/v1/repos", nil, -1, &r)
+}
+
+// GetRepo shows one repository.
+func (c *Client) GetRepo(ctx context.Context, name string) (*Repo, error) {
+	var r Repo
+	return &r, c.do(ctx, http.MethodGet, "/api/v1/repos/"+url.PathEscape(name), nil, -1, &r)
+}
+
+// DeleteRepo deletes a repository.
+func (c *Client) DeleteRepo(ctx context.Context, name string) error {
+	return c.do(ctx, http.MethodDelete, "/api/v1/repos/"+url.PathEscape(name), nil, -1, nil)
+}
+
+// ListPackages lists (and searches, with q) a repository's packages.
+func (c *Client) ListPackages(ctx context.Context, repo, q string) ([]Package, error) {
+	var p []Package
+	path := "/api/v1/repos/" + url.PathEscape(repo) + "/packages"
+	if q != "" {
+		path += "?q=" + url.QueryEscape(q)
+	}
+	return p, c.do(ctx, http.MethodGet, path, nil, -1, &p)
+}
+
+// Upload streams one package file. params carries format options
+// (distribution, component); wait=false returns once the upload is durable.
+func (c *Client) Upload(ctx context.Context, repo, filename string, body io.Reader, size int64, params map[string]string, wait bool) (*UploadResult, error) {
+	q := url.Values{}
+	for k, v := range params {
+		q.Set(k, v)
+	}
+	if !wait {
+		q.Set("wait", "false")
+	}
+	path := "/api/v1/repos/" + url.PathEscape(repo) + "/packages/" + url.PathEscape(filename)
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	var r UploadResult
+	return &r, c.do(ctx, http.MethodPut, path, body, size, &r)
+}
+
+// CreateToken creates a token and returns it with its secret.
+func (c *Client) CreateToken(ctx context.Context, name, scope string, repos []string) (*Token, error) {
+	b, n := jsonBody(map[string]any{"name": name, "scope": scope, "repos": repos})
+	var t Token
+	return &t, c.do(ctx, http.MethodPost, "/api/v1/tokens", b, n, &t)
+}
+
+// ListTokens lists tokens (without secrets).
+func (c *Client) ListTokens(ctx context.Context) ([]Token, error) {
+	var t []Token
+	return t, c.do(ctx, http.MethodGet, "/api/v1/tokens", nil, -1, &t)
+}
+
+// DeleteToken revokes a token by name.
+func (c *Client) DeleteToken(ctx context.Context, name string) error {
+	return c.do(ctx, http.MethodDelete, "/api/v1/tokens/"+url.PathEscape(name), nil, -1, nil)
+}

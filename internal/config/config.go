@@ -1,0 +1,222 @@
+// Package config holds packyard's typed server configuration: defaults, an
+// optional TOML file, PACKYARD_* environment variables and flags, in that
+// order of precedence (later wins), and validation.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pelletier/go-toml/v2"
+)
+
+// Duration is a time.Duration that reads "24h" or "90s" from TOML and env.
+type Duration struct{ time.Duration }
+
+// UnmarshalText parses a Go duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalText formats the duration.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// Size is a byte count that reads "8GiB", "512MiB" or a plain number.
+type Size int64
+
+// UnmarshalText parses a size.
+func (s *Size) UnmarshalText(b []byte) error {
+	v, err := ParseSize(string(b))
+	if err != nil {
+		return err
+	}
+	*s = Size(v)
+	return nil
+}
+
+// ParseSize parses "123", "10KiB", "8GiB", "1GB".
+func ParseSize(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"TB", 1e12}, {"GB", 1e9}, {"MB", 1e6}, {"KB", 1e3}, {"B", 1}}
+	mult := int64(1)
+	for _, u := range units {
+		if strings.HasSuffix(t, u.suffix) {
+			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("invalid size %q: use a number of bytes or e.g. 512MiB, 8GiB", s)
+	}
+	return n * mult, nil
+}
+
+// Server is the configuration of `packyard serve`. Every field can be set
+// in the TOML file (key in the toml tag), by environment variable (env tag)
+// and by the flag of the same name.
+type Server struct {
+	// Data is the data directory: SQLite metadata, blobs, keys, the admin
+	// token.
+	Data string `toml:"data" env:"PACKYARD_DATA"`
+	// Listen is the HTTP listen address.
+	Listen string `toml:"listen" env:"PACKYARD_LISTEN"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `toml:"log_level" env:"PACKYARD_LOG_LEVEL"`
+	// LogFormat is text, json or auto (text on a terminal, JSON otherwise).
+	LogFormat string `toml:"log_format" env:"PACKYARD_LOG_FORMAT"`
+	// MaxUploadSize bounds one uploaded package file.
+	MaxUploadSize Size `toml:"max_upload_size" env:"PACKYARD_MAX_UPLOAD_SIZE"`
+	// GenerationGrace is how long a superseded generation stays readable.
+	GenerationGrace Duration `toml:"generation_grace" env:"PACKYARD_GENERATION_GRACE"`
+	// KeepGenerations is the minimum number of generations kept per
+	// repository, however old.
+	KeepGenerations int `toml:"keep_generations" env:"PACKYARD_KEEP_GENERATIONS"`
+	// ReadHeaderTimeout bounds reading a request's headers (slowloris).
+	ReadHeaderTimeout Duration `toml:"read_header_timeout" env:"PACKYARD_READ_HEADER_TIMEOUT"`
+	// IdleTimeout closes idle keep-alive connections.
+	IdleTimeout Duration `toml:"idle_timeout" env:"PACKYARD_IDLE_TIMEOUT"`
+	// BodyIdleTimeout aborts an upload or download that moves no byte for
+	// this long (a whole upload may take longer).
+	BodyIdleTimeout Duration `toml:"body_idle_timeout" env:"PACKYARD_BODY_IDLE_TIMEOUT"`
+	// ShutdownTimeout bounds the graceful shutdown on SIGTERM/SIGINT.
+	ShutdownTimeout Duration `toml:"shutdown_timeout" env:"PACKYARD_SHUTDOWN_TIMEOUT"`
+	// AdminToken presets the first admin token instead of generating one.
+	AdminToken string `toml:"admin_token" env:"PACKYARD_ADMIN_TOKEN"`
+	// BaseURL is the public URL of the server, used in generated client
+	// configuration; empty means derived from each request.
+	BaseURL string `toml:"base_url" env:"PACKYARD_BASE_URL"`
+}
+
+// Default returns the embedded defaults.
+func Default() Server {
+	return Server{
+		Data:              "./packyard-data",
+		Listen:            ":8080",
+		LogLevel:          "info",
+		LogFormat:         "auto",
+		MaxUploadSize:     8 << 30,
+		GenerationGrace:   Duration{24 * time.Hour},
+		KeepGenerations:   3,
+		ReadHeaderTimeout: Duration{10 * time.Second},
+		IdleTimeout:       Duration{120 * time.Second},
+		BodyIdleTimeout:   Duration{60 * time.Second},
+		ShutdownTimeout:   Duration{30 * time.Second},
+	}
+}
+
+// LoadFile merges a TOML file into c. Unknown keys are errors.
+func LoadFile(c *Server, path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("read config: %w", err)
+	}
+	d := toml.NewDecoder(bytes.NewReader(b))
+	d.DisallowUnknownFields()
+	if err := d.Decode(c); err != nil {
+		var de *toml.DecodeError
+		if errors.As(err, &de) {
+			row, col := de.Position()
+			return fmt.Errorf("config %s:%d:%d: %s", path, row, col, de.Error())
+		}
+		var sm *toml.StrictMissingError
+		if errors.As(err, &sm) {
+			return fmt.Errorf("config %s: %s", path, sm.String())
+		}
+		return fmt.Errorf("config %s: %w", path, err)
+	}
+	return nil
+}
+
+// LoadEnv merges PACKYARD_* environment variables into c.
+func LoadEnv(c *Server, getenv func(string) string) error {
+	v := reflect.ValueOf(c).Elem()
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		name := t.Field(i).Tag.Get("env")
+		if name == "" {
+			continue
+		}
+		s := getenv(name)
+		if s == "" {
+			continue
+		}
+		if err := setField(v.Field(i), s); err != nil {
+			return fmt.Errorf("%s=%q: %w", name, s, err)
+		}
+	}
+	return nil
+}
+
+func setField(f reflect.Value, s string) error {
+	if u, ok := f.Addr().Interface().(interface{ UnmarshalText([]byte) error }); ok {
+		return u.UnmarshalText([]byte(s))
+	}
+	switch f.Kind() {
+	case reflect.String:
+		f.SetString(s)
+	case reflect.Int, reflect.Int64:
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return err
+		}
+		f.SetInt(n)
+	case reflect.Bool:
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return err
+		}
+		f.SetBool(b)
+	default:
+		return fmt.Errorf("unsupported field kind %s", f.Kind())
+	}
+	return nil
+}
+
+// Validate checks the configuration and says what to fix.
+func (c *Server) Validate() error {
+	var errs []error
+	if c.Data == "" {
+		errs = append(errs, errors.New("data: the data directory must not be empty"))
+	}
+	if c.Listen == "" {
+		errs = append(errs, errors.New("listen: the listen address must not be empty"))
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log_level: %q is not one of debug, info, warn, error", c.LogLevel))
+	}
+	switch c.LogFormat {
+	case "auto", "text", "json":
+	default:
+		errs = append(errs, fmt.Errorf("log_format: %q is not one of auto, text, json", c.LogFormat))
+	}
+	if c.MaxUploadSize <= 0 {
+		errs = append(errs, errors.New("max_upload_size: must be positive"))
+	}
+	if c.KeepGenerations < 1 {
+		errs = append(errs, errors.New("keep_generations: must be at least 1"))
+	}
+	if c.GenerationGrace.Duration < 0 {
+		errs = append(errs, errors.New("generation_grace: must not be negative"))
+	}
+	if c.ReadHeaderTimeout.Duration <= 0 || c.BodyIdleTimeout.Duration <= 0 {
+		errs = append(errs, errors.New("read_header_timeout and body_idle_timeout: must be positive"))
+	}
+	return errors.Join(errs...)
+}

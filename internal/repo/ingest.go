@@ -1,0 +1,207 @@
+package repo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/packyard/packyard/internal/blob"
+	"github.com/packyard/packyard/internal/format"
+	"github.com/packyard/packyard/internal/meta"
+)
+
+// Upload is one package upload.
+type Upload struct {
+	Repo     string
+	Filename string
+	Body     io.Reader
+	Params   format.UploadParams
+	// Uploader names who uploaded (the token's name).
+	Uploader string
+	// Wait makes Ingest return only once the package is in the current
+	// generation.
+	Wait bool
+}
+
+// Result says what an upload did.
+type Result struct {
+	// Created is false when identical bytes were already there.
+	Created bool
+	Package *meta.Package
+	// Generation is the generation that made the package visible (0 when
+	// the caller did not wait).
+	Generation int64
+}
+
+// ConflictError is returned (wrapping ErrConflict) when a different file
+// with the same identity or path is already in the repository.
+type ConflictError struct {
+	Existing *meta.Package
+}
+
+func (e *ConflictError) Error() string {
+	p := e.Existing
+	return fmt.Sprintf("package conflict: %s (id %d, sha256 %s, uploaded %s) is already in the repository with different content; remove it first or upload it under a new version",
+		p.Path, p.ID, p.Digest, p.UploadedAt.UTC().Format("2006-01-02T15:04:05Z"))
+}
+
+// Unwrap makes errors.Is(err, ErrConflict) true.
+func (e *ConflictError) Unwrap() error { return ErrConflict }
+
+// Ingest stores and records one uploaded package. The upload streams to a
+// blob writer while the format parses its header; nothing stays behind if
+// anything fails.
+func (s *Service) Ingest(ctx context.Context, u Upload) (*Result, error) {
+	start := s.opts.Now()
+	res, err := s.ingest(ctx, u)
+	s.opts.Metrics.UploadDone(uploadResult(res, err))
+	if err != nil {
+		return nil, err
+	}
+	if u.Wait {
+		r, err := s.GetRepo(ctx, u.Repo)
+		if err != nil {
+			return nil, err
+		}
+		gen, err := s.publisher(r).waitVisible(ctx, res.Package.AddedSeq)
+		if err != nil {
+			return nil, fmt.Errorf("package %s is stored but publishing failed: %w", res.Package.Path, err)
+		}
+		res.Generation = gen
+		if res.Created {
+			s.opts.Metrics.Visible(u.Repo, s.opts.Now().Sub(start))
+		}
+	} else if res.Created {
+		r, err := s.GetRepo(ctx, u.Repo)
+		if err == nil {
+			s.publisher(r).kick()
+		}
+	}
+	return res, nil
+}
+
+func uploadResult(res *Result, err error) string {
+	switch {
+	case err == nil && res.Created:
+		return "created"
+	case err == nil:
+		return "exists"
+	case errors.Is(err, ErrConflict):
+		return "conflict"
+	case errors.Is(err, format.ErrPackageTooLarge), errors.Is(err, blob.ErrTooLarge):
+		return "too_large"
+	case errors.Is(err, format.ErrInvalidPackage):
+		return "invalid"
+	default:
+		return "error"
+	}
+}
+
+func (s *Service) ingest(ctx context.Context, u Upload) (*Result, error) {
+	r, err := s.GetRepo(ctx, u.Repo)
+	if err != nil {
+		return nil, err
+	}
+	if r.Kind != meta.KindHosted {
+		return nil, fmt.Errorf("%w: %q is a %s repository", ErrNotHosted, r.Name, r.Kind)
+	}
+	f, ok := s.formats[r.Format]
+	if !ok {
+		return nil, fmt.Errorf("%w: format %q of %q is not available", ErrInvalidRepo, r.Format, r.Name)
+	}
+	if strings.ContainsAny(u.Filename, "/\\\x00") || u.Filename == "" {
+		return nil, fmt.Errorf("%w: file name %q must be a plain file name", format.ErrInvalidPackage, u.Filename)
+	}
+
+	w, err := s.blobs.Create(ctx, s.opts.MaxUploadSize)
+	if err != nil {
+		return nil, fmt.Errorf("store upload: %w", err)
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			_ = w.Cancel(context.WithoutCancel(ctx))
+		}
+	}()
+
+	// The parser reads the package's header through the tee; the rest of
+	// the stream is then copied straight into the blob.
+	tee := io.TeeReader(u.Body, w)
+	pkg, perr := f.Parse(tee, u.Filename, u.Params)
+	if perr != nil {
+		if errors.Is(perr, blob.ErrTooLarge) {
+			return nil, s.tooLarge()
+		}
+		return nil, fmt.Errorf("%s: %w", u.Filename, perr)
+	}
+	if _, err := io.Copy(w, u.Body); err != nil {
+		if errors.Is(err, blob.ErrTooLarge) {
+			return nil, s.tooLarge()
+		}
+		return nil, fmt.Errorf("read upload %s: %w", u.Filename, err)
+	}
+	scope, err := f.Scope(pkg, u.Params)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", u.Filename, err)
+	}
+	digest, size := string(w.Digest()), w.Size()
+	id := meta.Identity{Scope: scope, Name: pkg.Name, Epoch: pkg.Epoch, Version: pkg.Version, Release: pkg.Release, Arch: pkg.Arch}
+
+	existing, err := s.meta.FindPackage(ctx, r.ID, id)
+	switch {
+	case err == nil:
+		if existing.Digest == digest {
+			return &Result{Package: existing}, nil
+		}
+		return nil, &ConflictError{Existing: existing}
+	case !errors.Is(err, meta.ErrNotFound):
+		return nil, fmt.Errorf("look up %s in %q: %w", pkg.Path, r.Name, err)
+	}
+
+	now := s.opts.Now().UTC()
+	frags, err := f.Render(pkg, format.FileInfo{SHA256: digest, Size: size, Time: now})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", u.Filename, err)
+	}
+	if _, err := w.Commit(ctx, ""); err != nil {
+		return nil, fmt.Errorf("store %s: %w", u.Filename, err)
+	}
+	committed = true
+
+	rec := &meta.Package{
+		RepoID: r.ID, Identity: id, Path: pkg.Path, Digest: digest, Size: size,
+		Summary: pkg.Summary, UploadedBy: u.Uploader, UploadedAt: now, Fragments: frags,
+	}
+	existing, err = s.meta.AddPackage(ctx, rec)
+	if err != nil {
+		s.dropUnreferenced(ctx, digest)
+		if errors.Is(err, meta.ErrExists) && existing != nil {
+			if existing.Digest == digest && existing.Identity == id {
+				return &Result{Package: existing}, nil
+			}
+			return nil, &ConflictError{Existing: existing}
+		}
+		return nil, fmt.Errorf("record %s in %q: %w", pkg.Path, r.Name, err)
+	}
+	s.feed.bump()
+	return &Result{Created: true, Package: rec}, nil
+}
+
+// dropUnreferenced deletes a blob this upload committed but could not
+// record, unless something else names it.
+func (s *Service) dropUnreferenced(ctx context.Context, digest string) {
+	ctx = context.WithoutCancel(ctx)
+	ref, err := s.meta.DigestReferenced(ctx, digest)
+	if err != nil || ref {
+		return
+	}
+	if err := s.blobs.Delete(ctx, blob.Digest(digest)); err != nil && !errors.Is(err, blob.ErrNotFound) {
+		s.log.Warn("could not delete unrecorded blob; gc will", "digest", digest, "err", err)
+	}
+}
+
+func (s *Service) tooLarge() error {
+	return fmt.Errorf("%w: the upload exceeds the limit of %d bytes (server setting max_upload_size)", blob.ErrTooLarge, s.opts.MaxUploadSize)
+}

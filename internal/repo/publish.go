@@ -1,0 +1,334 @@
+package repo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/packyard/packyard/internal/blob"
+	"github.com/packyard/packyard/internal/format"
+	"github.com/packyard/packyard/internal/meta"
+)
+
+// publisher publishes one repository. Uploads only record their package
+// and ask to be made visible; the publisher folds every change that arrived
+// while it was busy into its next generation (group commit).
+type publisher struct {
+	s      *Service
+	repoID int64
+	name   string
+	format format.Format
+
+	kickc chan struct{}
+	stopc chan struct{}
+	once  sync.Once
+
+	mu        sync.Mutex
+	waiters   []waiter
+	published int64 // every change up to this sequence is in genNumber
+	genNumber int64
+
+	// Owned by the run goroutine.
+	state *pubState
+	cache *chunkCache
+}
+
+type waiter struct {
+	seq int64
+	ch  chan waitResult
+}
+
+type waitResult struct {
+	gen int64
+	err error
+}
+
+// pubState is the publisher's in-memory copy of the live packages.
+type pubState struct {
+	seq     int64                   // changes applied up to here
+	byID    map[int64]*format.Entry // live entries
+	sorted  []*format.Entry         // by Path
+	current int64                   // current generation number
+}
+
+func newPublisher(s *Service, r *meta.Repo) *publisher {
+	return &publisher{
+		s: s, repoID: r.ID, name: r.Name, format: s.formats[r.Format],
+		kickc: make(chan struct{}, 1), stopc: make(chan struct{}),
+		cache: newChunkCache(),
+	}
+}
+
+func (p *publisher) kick() {
+	select {
+	case p.kickc <- struct{}{}:
+	default:
+	}
+}
+
+func (p *publisher) stop() { p.once.Do(func() { close(p.stopc) }) }
+
+// waitVisible waits until every change up to seq is in the current
+// generation and returns that generation's number.
+func (p *publisher) waitVisible(ctx context.Context, seq int64) (int64, error) {
+	p.mu.Lock()
+	if p.genNumber > 0 && p.published >= seq {
+		g := p.genNumber
+		p.mu.Unlock()
+		return g, nil
+	}
+	w := waiter{seq: seq, ch: make(chan waitResult, 1)}
+	p.waiters = append(p.waiters, w)
+	p.mu.Unlock()
+	p.kick()
+	select {
+	case r := <-w.ch:
+		return r.gen, r.err
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
+
+func (p *publisher) run(ctx context.Context) {
+	backoff := 100 * time.Millisecond
+	for {
+		select {
+		case <-ctx.Done():
+			p.fail(ctx.Err())
+			return
+		case <-p.stopc:
+			p.fail(fmt.Errorf("repository %q was deleted", p.name))
+			return
+		case <-p.kickc:
+		}
+		err := p.publishOnce(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				continue
+			}
+			p.s.log.Error("publish failed", "repo", p.name, "err", err)
+			p.state = nil // reload from the store next time
+			p.fail(err)
+			select {
+			case <-time.After(backoff):
+			case <-ctx.Done():
+			}
+			if backoff < 10*time.Second {
+				backoff *= 2
+			}
+			continue
+		}
+		backoff = 100 * time.Millisecond
+	}
+}
+
+// fail answers every waiter with err.
+func (p *publisher) fail(err error) {
+	p.mu.Lock()
+	ws := p.waiters
+	p.waiters = nil
+	p.mu.Unlock()
+	for _, w := range ws {
+		w.ch <- waitResult{err: err}
+	}
+}
+
+// done records a published state and answers the waiters it satisfies.
+func (p *publisher) done(seq, gen int64) {
+	p.mu.Lock()
+	p.published, p.genNumber = seq, gen
+	keep := p.waiters[:0]
+	var ready []waiter
+	for _, w := range p.waiters {
+		if w.seq <= seq {
+			ready = append(ready, w)
+		} else {
+			keep = append(keep, w)
+		}
+	}
+	p.waiters = keep
+	pending := len(keep) > 0
+	p.mu.Unlock()
+	for _, w := range ready {
+		w.ch <- waitResult{gen: gen}
+	}
+	if pending {
+		p.kick()
+	}
+}
+
+func (p *publisher) publishOnce(ctx context.Context) error {
+	start := time.Now()
+	upTo, err := p.s.meta.LastSeq(ctx)
+	if err != nil {
+		return fmt.Errorf("read sequence: %w", err)
+	}
+	changed := false
+	if p.state == nil {
+		r, err := p.s.meta.GetRepo(ctx, p.name)
+		if err != nil {
+			return fmt.Errorf("load repository: %w", err)
+		}
+		if err := p.load(ctx, r, upTo); err != nil {
+			return err
+		}
+		changed = r.CurrentGeneration == 0
+		if !changed {
+			g, err := p.s.meta.GetGeneration(ctx, p.repoID, r.CurrentGeneration)
+			if err != nil {
+				return fmt.Errorf("load generation %d: %w", r.CurrentGeneration, err)
+			}
+			since, err := p.s.meta.PackageChanges(ctx, p.repoID, g.Seq, upTo)
+			if err != nil {
+				return fmt.Errorf("read changes: %w", err)
+			}
+			changed = len(since) > 0
+			p.s.views.publishedGen(ctx, r, g)
+		}
+	} else if upTo > p.state.seq {
+		changes, err := p.s.meta.PackageChanges(ctx, p.repoID, p.state.seq, upTo)
+		if err != nil {
+			return fmt.Errorf("read changes: %w", err)
+		}
+		p.apply(changes)
+		p.state.seq = upTo
+		changed = len(changes) > 0
+	}
+	if !changed {
+		p.done(upTo, p.state.current)
+		return nil
+	}
+
+	g, err := p.build(ctx, upTo)
+	if err != nil {
+		return err
+	}
+	if _, err := p.s.meta.Publish(ctx, g, p.state.current); err != nil {
+		if errors.Is(err, meta.ErrStale) {
+			p.state = nil
+			p.kick()
+			return nil
+		}
+		return fmt.Errorf("publish generation: %w", err)
+	}
+	p.state.current = g.Number
+	p.s.feed.bump()
+	r, err := p.s.meta.GetRepo(ctx, p.name)
+	if err == nil {
+		p.s.views.publishedGen(ctx, r, g)
+	}
+	p.cache.sweep()
+	d := time.Since(start)
+	p.s.opts.Metrics.Published(p.name, g.Number, d)
+	p.s.log.Debug("published", "repo", p.name, "generation", g.Number, "packages", len(p.state.sorted), "seq", upTo, "took", d)
+	p.done(upTo, g.Number)
+	return nil
+}
+
+// load reads every live package of the repository into memory.
+func (p *publisher) load(ctx context.Context, r *meta.Repo, upTo int64) error {
+	st := &pubState{seq: upTo, byID: map[int64]*format.Entry{}, current: r.CurrentGeneration}
+	err := p.s.meta.LivePackages(ctx, p.repoID, upTo, func(pk *meta.Package) error {
+		st.byID[pk.ID] = entryOf(pk)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("load packages: %w", err)
+	}
+	st.sorted = make([]*format.Entry, 0, len(st.byID))
+	for _, e := range st.byID {
+		st.sorted = append(st.sorted, e)
+	}
+	sort.Slice(st.sorted, func(i, j int) bool { return entryLess(st.sorted[i], st.sorted[j]) })
+	p.state = st
+	p.cache = newChunkCache()
+	return nil
+}
+
+func entryOf(pk *meta.Package) *format.Entry {
+	return &format.Entry{ID: pk.ID, Scope: pk.Scope, Arch: pk.Arch, Path: pk.Path, Fragments: pk.Fragments}
+}
+
+func entryLess(a, b *format.Entry) bool {
+	if a.Path != b.Path {
+		return a.Path < b.Path
+	}
+	return a.ID < b.ID
+}
+
+// apply folds package changes into the in-memory state.
+func (p *publisher) apply(changes []meta.PackageChange) {
+	st := p.state
+	for i := range changes {
+		c := &changes[i]
+		if old, ok := st.byID[c.Package.ID]; ok {
+			delete(st.byID, old.ID)
+			st.remove(old)
+		}
+		if !c.Removed {
+			e := entryOf(&c.Package)
+			st.byID[e.ID] = e
+			st.insert(e)
+		}
+	}
+}
+
+func (st *pubState) search(e *format.Entry) int {
+	return sort.Search(len(st.sorted), func(i int) bool { return !entryLess(st.sorted[i], e) })
+}
+
+func (st *pubState) insert(e *format.Entry) {
+	i := st.search(e)
+	st.sorted = append(st.sorted, nil)
+	copy(st.sorted[i+1:], st.sorted[i:])
+	st.sorted[i] = e
+}
+
+func (st *pubState) remove(e *format.Entry) {
+	i := st.search(e)
+	if i < len(st.sorted) && st.sorted[i] == e {
+		st.sorted = append(st.sorted[:i], st.sorted[i+1:]...)
+	}
+}
+
+// build assembles a new generation from the in-memory state.
+func (p *publisher) build(ctx context.Context, upTo int64) (*meta.Generation, error) {
+	a := &assembler{blobs: p.s.blobs, cache: p.cache}
+	streams := p.format.Streams(p.state.sorted)
+	built := make([]format.Built, 0, len(streams))
+	var sel []*format.Entry
+	for _, st := range streams {
+		sel = sel[:0]
+		for _, e := range p.state.sorted {
+			if st.Match == nil || st.Match(e) {
+				sel = append(sel, e)
+			}
+		}
+		b, err := a.build(ctx, st, sel)
+		if err != nil {
+			return nil, err
+		}
+		built = append(built, b)
+	}
+	now := p.s.opts.Now().UTC()
+	files, err := p.format.Finish(built, format.PublishOptions{RepoName: p.name, Time: now, Revision: now.Unix()})
+	if err != nil {
+		return nil, fmt.Errorf("finish index: %w", err)
+	}
+	g := &meta.Generation{RepoID: p.repoID, Seq: upTo}
+	for _, f := range files {
+		gf := meta.GenFile{Path: f.Path, ContentType: f.ContentType, Digest: f.SHA256, Size: f.Size}
+		if f.Data != nil {
+			info, err := blob.Put(ctx, p.s.blobs, f.Data)
+			if err != nil {
+				return nil, fmt.Errorf("store %s: %w", f.Path, err)
+			}
+			gf.Digest, gf.Size = string(info.Digest), info.Size
+		}
+		g.Files = append(g.Files, gf)
+	}
+	return g, nil
+}

@@ -1,0 +1,314 @@
+package repo
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/packyard/packyard/internal/blob"
+	"github.com/packyard/packyard/internal/blob/fsblob"
+	"github.com/packyard/packyard/internal/format"
+	"github.com/packyard/packyard/internal/meta"
+	"github.com/packyard/packyard/internal/meta/sqlite"
+)
+
+// lineFormat is a tiny test format: a package file is "name version\n"
+// followed by any payload; the index is one gzip stream of "name version\n"
+// lines plus an "INDEX" pointer file naming its digest.
+type lineFormat struct{}
+
+func (lineFormat) Name() string { return "line" }
+
+func (lineFormat) Parse(r io.Reader, filename string, _ format.UploadParams) (*format.Package, error) {
+	var buf [64]byte
+	n, _ := io.ReadFull(r, buf[:])
+	line, _, ok := bytes.Cut(buf[:n], []byte("\n"))
+	f := strings.Fields(string(line))
+	if !ok || len(f) != 2 {
+		return nil, fmt.Errorf("%w: first line must be 'name version'", format.ErrInvalidPackage)
+	}
+	return &format.Package{Identity: format.Identity{Name: f[0], Version: f[1], Arch: "noarch"}, Path: "p/" + f[0] + "-" + f[1]}, nil
+}
+
+func (lineFormat) Scope(*format.Package, format.UploadParams) (string, error) { return "", nil }
+
+func (lineFormat) Render(p *format.Package, fi format.FileInfo) (map[string][]byte, error) {
+	return map[string][]byte{"idx": []byte(p.Name + " " + p.Version + " " + fi.SHA256 + "\n")}, nil
+}
+
+func (lineFormat) Compare(a, b format.Identity) int { return strings.Compare(a.Version, b.Version) }
+
+func (lineFormat) Streams([]*format.Entry) []format.Stream {
+	return []format.Stream{{
+		Name: "idx", Fragment: "idx", Encodings: []format.Encoding{format.Gzip},
+		Header: func(n int) []byte { return []byte(fmt.Sprintf("count %d\n", n)) },
+		Footer: []byte("end\n"),
+	}}
+}
+
+func (lineFormat) Finish(built []format.Built, _ format.PublishOptions) ([]format.File, error) {
+	gz := built[0].Encoded[format.Gzip]
+	return []format.File{
+		{Path: "idx/" + gz.SHA256 + ".gz", SHA256: gz.SHA256, Size: gz.Size},
+		{Path: "INDEX", Data: []byte(gz.SHA256 + " " + built[0].Raw.SHA256 + "\n")},
+	}, nil
+}
+
+type testEnv struct {
+	svc   *Service
+	blobs *fsblob.Store
+	meta  meta.Store
+}
+
+func newEnv(t *testing.T) *testEnv {
+	t.Helper()
+	dir := t.TempDir()
+	blobs, err := fsblob.Open(dir + "/blobs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := sqlite.Open(context.Background(), dir+"/db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := New(blobs, m, []format.Format{lineFormat{}}, slog.New(slog.NewTextHandler(io.Discard, nil)), Options{MaxUploadSize: 1 << 20, GenerationGrace: time.Hour})
+	if err := svc.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { svc.Close(); m.Close(); blobs.Close() })
+	if _, err := svc.CreateRepo(context.Background(), RepoSpec{Name: "r", Format: "line"}); err != nil {
+		t.Fatal(err)
+	}
+	return &testEnv{svc: svc, blobs: blobs, meta: m}
+}
+
+func (e *testEnv) upload(name, version, payload string, wait bool) (*Result, error) {
+	return e.svc.Ingest(context.Background(), Upload{Repo: "r", Filename: name + ".pkg", Body: strings.NewReader(name + " " + version + "\n" + payload), Wait: wait})
+}
+
+// index returns the decoded index of the current generation.
+func (e *testEnv) index(t *testing.T) string {
+	t.Helper()
+	obj, err := e.svc.Lookup(context.Background(), "r", "INDEX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := blob.ReadAll(context.Background(), e.blobs, blob.Digest(obj.Digest))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gzDigest, _, _ := strings.Cut(string(b), " ")
+	obj, err = e.svc.Lookup(context.Background(), "r", "idx/"+gzDigest+".gz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gzb, err := blob.ReadAll(context.Background(), e.blobs, blob.Digest(obj.Digest))
+	if err != nil {
+		t.Fatal(err)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(gzb))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(raw)
+}
+
+func TestUploadVisibleOnReturn(t *testing.T) {
+	e := newEnv(t)
+	res, err := e.upload("a", "1", "payload", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Created || res.Generation < 2 {
+		t.Fatalf("created=%v generation=%d", res.Created, res.Generation)
+	}
+	idx := e.index(t)
+	if !strings.Contains(idx, "a 1 "+res.Package.Digest) || !strings.HasPrefix(idx, "count 1\n") || !strings.HasSuffix(idx, "end\n") {
+		t.Fatalf("index after upload:\n%s", idx)
+	}
+	obj, err := e.svc.Lookup(context.Background(), "r", "p/a-1")
+	if err != nil || !obj.Package || obj.Digest != res.Package.Digest {
+		t.Fatalf("package lookup: %+v %v", obj, err)
+	}
+}
+
+func TestIdenticalAndConflict(t *testing.T) {
+	e := newEnv(t)
+	if _, err := e.upload("a", "1", "x", true); err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.upload("a", "1", "x", true)
+	if err != nil || res.Created {
+		t.Fatalf("identical re-upload: %+v %v", res, err)
+	}
+	_, err = e.upload("a", "1", "other bytes", true)
+	var ce *ConflictError
+	if !errors.Is(err, ErrConflict) || !errors.As(err, &ce) || ce.Existing.Path != "p/a-1" {
+		t.Fatalf("conflict: %v", err)
+	}
+	n := 0
+	_ = e.blobs.Walk(context.Background(), func(blob.Info) error { n++; return nil })
+	// One package blob plus the index files of the generations.
+	var pkgBlobs int
+	_ = e.blobs.Walk(context.Background(), func(i blob.Info) error {
+		b, _ := blob.ReadAll(context.Background(), e.blobs, i.Digest)
+		if bytes.HasPrefix(b, []byte("a 1\n")) {
+			pkgBlobs++
+		}
+		return nil
+	})
+	if pkgBlobs != 1 {
+		t.Fatalf("package blobs stored: %d, want 1 (the conflicting upload must leave nothing)", pkgBlobs)
+	}
+	if c, _ := e.blobs.TempCount(); c != 0 {
+		t.Fatalf("%d temp files left", c)
+	}
+}
+
+func TestInvalidAndTooLargeLeaveNothing(t *testing.T) {
+	e := newEnv(t)
+	before := blobCount(t, e)
+	_, err := e.upload("justonefield", "", "", true)
+	if !errors.Is(err, format.ErrInvalidPackage) {
+		t.Fatalf("invalid: %v", err)
+	}
+	_, err = e.upload("big", "1", strings.Repeat("x", 2<<20), true)
+	if !errors.Is(err, blob.ErrTooLarge) {
+		t.Fatalf("too large: %v", err)
+	}
+	if got := blobCount(t, e); got != before {
+		t.Fatalf("blobs %d -> %d", before, got)
+	}
+	if c, _ := e.blobs.TempCount(); c != 0 {
+		t.Fatalf("%d temp files left", c)
+	}
+	r, _ := e.meta.GetRepo(context.Background(), "r")
+	pk, _ := e.meta.ListPackages(context.Background(), r.ID, meta.PackageQuery{})
+	if len(pk) != 0 {
+		t.Fatalf("rows left: %v", pk)
+	}
+}
+
+func blobCount(t *testing.T, e *testEnv) int {
+	n := 0
+	if err := e.blobs.Walk(context.Background(), func(blob.Info) error { n++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestGroupCommit(t *testing.T) {
+	e := newEnv(t)
+	const n = 100
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := e.upload(fmt.Sprintf("p%03d", i), "1", "x", true); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	idx := e.index(t)
+	for i := 0; i < n; i++ {
+		if !strings.Contains(idx, fmt.Sprintf("p%03d 1 ", i)) {
+			t.Fatalf("p%03d missing from index", i)
+		}
+	}
+	r, _ := e.meta.GetRepo(context.Background(), "r")
+	if r.CurrentGeneration >= n/2 {
+		t.Fatalf("%d generations for %d uploads: group commit is not folding", r.CurrentGeneration, n)
+	}
+	t.Logf("%d uploads in %d generations", n, r.CurrentGeneration)
+}
+
+func TestOldGenerationStaysReadable(t *testing.T) {
+	e := newEnv(t)
+	if _, err := e.upload("a", "1", "x", true); err != nil {
+		t.Fatal(err)
+	}
+	old, err := e.svc.Lookup(context.Background(), "r", "INDEX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := blob.ReadAll(context.Background(), e.blobs, blob.Digest(old.Digest))
+	oldGz, _, _ := strings.Cut(string(b), " ")
+	if _, err := e.upload("b", "1", "x", true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.Lookup(context.Background(), "r", "idx/"+oldGz+".gz"); err != nil {
+		t.Fatalf("file named by the previous generation is gone: %v", err)
+	}
+}
+
+func TestChunksReencodedOnlyWhenChanged(t *testing.T) {
+	entries := make([]*format.Entry, 0, 2000)
+	for i := 0; i < 2000; i++ {
+		entries = append(entries, &format.Entry{ID: int64(i + 1), Path: fmt.Sprintf("p/%05d", i), Fragments: map[string][]byte{"idx": []byte(fmt.Sprintf("line %d\n", i))}})
+	}
+	dir := t.TempDir()
+	blobs, err := fsblob.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := lineFormat{}.Streams(nil)[0]
+	a := &assembler{blobs: blobs, cache: newChunkCache()}
+	first, err := a.build(context.Background(), st, entries)
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := a.encoded
+	a.cache.sweep()
+	// Insert one entry in the middle.
+	mid := &format.Entry{ID: 9999, Path: "p/01000a", Fragments: map[string][]byte{"idx": []byte("new\n")}}
+	entries = append(entries[:1001], append([]*format.Entry{mid}, entries[1001:]...)...)
+	a.encoded = 0
+	second, err := a.build(context.Background(), st, entries)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.encoded > 2 || total < 10 {
+		t.Fatalf("re-encoded %d of %d chunks after one insert", a.encoded, total)
+	}
+	// The assembled gzip decodes to exactly header + fragments + footer.
+	gz, _ := blob.ReadAll(context.Background(), blobs, blob.Digest(second.Encoded[format.Gzip].SHA256))
+	zr, _ := gzip.NewReader(bytes.NewReader(gz))
+	raw, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want bytes.Buffer
+	want.WriteString("count 2001\n")
+	for _, e := range entries {
+		want.Write(e.Fragments["idx"])
+	}
+	want.WriteString("end\n")
+	if !bytes.Equal(raw, want.Bytes()) {
+		t.Fatal("assembled stream differs from header+fragments+footer")
+	}
+	if blob.DigestOf(raw) != blob.Digest(second.Raw.SHA256) || second.Raw.Size != int64(len(raw)) {
+		t.Fatal("raw digest or size wrong")
+	}
+	if first.Raw.SHA256 == second.Raw.SHA256 {
+		t.Fatal("digest did not change")
+	}
+}

@@ -1,0 +1,335 @@
+// Package repo is packyard's repository service: it creates and deletes
+// repositories, ingests uploads (stream to a blob, parse, record, render
+// fragments once), and publishes generations through one group-committing
+// publisher per repository.
+package repo
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"sync"
+	"time"
+
+	"github.com/packyard/packyard/internal/blob"
+	"github.com/packyard/packyard/internal/format"
+	"github.com/packyard/packyard/internal/meta"
+)
+
+// Errors the service returns; the HTTP layer maps them to status codes.
+var (
+	// ErrRepoNotFound means no repository has that name.
+	ErrRepoNotFound = errors.New("repository not found")
+	// ErrRepoExists means the name is taken.
+	ErrRepoExists = errors.New("repository already exists")
+	// ErrInvalidRepo means a repository definition is not acceptable.
+	ErrInvalidRepo = errors.New("invalid repository")
+	// ErrNotHosted means the repository does not take uploads.
+	ErrNotHosted = errors.New("repository does not take uploads")
+	// ErrConflict means a different file with the same identity exists.
+	ErrConflict = errors.New("package conflict")
+	// ErrPackageNotFound means no live package has that ID.
+	ErrPackageNotFound = errors.New("package not found")
+)
+
+// ReservedNames cannot be repository names: the server uses them itself.
+var ReservedNames = map[string]bool{
+	"api": true, "ui": true, "dav": true, "metrics": true, "healthz": true, "readyz": true,
+	"static": true, "favicon.ico": true, "robots.txt": true,
+}
+
+var repoNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
+
+// Options configure a Service.
+type Options struct {
+	// MaxUploadSize bounds one package file in bytes.
+	MaxUploadSize int64
+	// GenerationGrace is how long superseded generations stay readable.
+	GenerationGrace time.Duration
+	// KeepGenerations is the minimum number of generations kept per
+	// repository regardless of age.
+	KeepGenerations int
+	// Metrics receives observations; nil discards them.
+	Metrics Metrics
+	// Now returns the current time (tests may fix it).
+	Now func() time.Time
+}
+
+// Metrics receives the service's observations.
+type Metrics interface {
+	// UploadDone records an upload's result ("created", "exists",
+	// "conflict", "invalid", "too_large", "error").
+	UploadDone(result string)
+	// Visible records the time from upload start until the package was
+	// in the current generation.
+	Visible(repo string, d time.Duration)
+	// Published records a new generation of a repository.
+	Published(repo string, number int64, d time.Duration)
+}
+
+type nopMetrics struct{}
+
+func (nopMetrics) UploadDone(string)                      {}
+func (nopMetrics) Visible(string, time.Duration)          {}
+func (nopMetrics) Published(string, int64, time.Duration) {}
+
+// Service is the repository service.
+type Service struct {
+	blobs   blob.Store
+	meta    meta.Store
+	formats map[string]format.Format
+	log     *slog.Logger
+	opts    Options
+
+	mu         sync.Mutex
+	publishers map[string]*publisher
+	ctx        context.Context
+	cancel     context.CancelFunc
+	wg         sync.WaitGroup
+	views      *views
+	feed       feedSignal
+}
+
+// New returns a Service. Formats are keyed by their Name.
+func New(blobs blob.Store, m meta.Store, formats []format.Format, log *slog.Logger, opts Options) *Service {
+	if opts.Metrics == nil {
+		opts.Metrics = nopMetrics{}
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.KeepGenerations < 1 {
+		opts.KeepGenerations = 3
+	}
+	fm := make(map[string]format.Format, len(formats))
+	for _, f := range formats {
+		fm[f.Name()] = f
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Service{
+		blobs: blobs, meta: m, formats: fm, log: log, opts: opts,
+		publishers: map[string]*publisher{}, ctx: ctx, cancel: cancel,
+	}
+	s.views = newViews(m)
+	return s
+}
+
+// Start publishes any repository whose current generation lags behind its
+// packages (after a crash between an upload and its publish) and starts
+// background retention.
+func (s *Service) Start(ctx context.Context) error {
+	repos, err := s.meta.ListRepos(ctx)
+	if err != nil {
+		return fmt.Errorf("list repositories: %w", err)
+	}
+	for i := range repos {
+		r := repos[i]
+		if _, ok := s.formats[r.Format]; !ok {
+			continue
+		}
+		p := s.publisher(&r)
+		p.kick()
+	}
+	s.wg.Add(1)
+	go s.retentionLoop()
+	return nil
+}
+
+// Close stops the publishers and waits for them.
+func (s *Service) Close() {
+	s.cancel()
+	s.wg.Wait()
+}
+
+// Blobs returns the blob store (for the read path).
+func (s *Service) Blobs() blob.Store { return s.blobs }
+
+// Meta returns the metadata store.
+func (s *Service) Meta() meta.Store { return s.meta }
+
+// Format returns the format implementation for a name.
+func (s *Service) Format(name string) (format.Format, bool) {
+	f, ok := s.formats[name]
+	return f, ok
+}
+
+// RepoSpec is what a caller gives to create a repository.
+type RepoSpec struct {
+	Name   string
+	Format string
+	Kind   string
+	Config json.RawMessage
+}
+
+// ValidateName checks a repository name.
+func ValidateName(name string) error {
+	if ReservedNames[name] {
+		return fmt.Errorf("%w: %q is reserved by the server", ErrInvalidRepo, name)
+	}
+	if !repoNameRE.MatchString(name) {
+		return fmt.Errorf("%w: name %q must be 1-63 characters of a-z, 0-9, '.', '_', '-' and start with a letter or digit", ErrInvalidRepo, name)
+	}
+	return nil
+}
+
+// CreateRepo creates a repository and publishes its first (empty)
+// generation, so clients can be pointed at it at once.
+func (s *Service) CreateRepo(ctx context.Context, spec RepoSpec) (*meta.Repo, error) {
+	if err := ValidateName(spec.Name); err != nil {
+		return nil, err
+	}
+	if spec.Kind == "" {
+		spec.Kind = meta.KindHosted
+	}
+	if _, ok := s.formats[spec.Format]; !ok {
+		return nil, fmt.Errorf("%w: format %q is not supported (supported: %s)", ErrInvalidRepo, spec.Format, s.formatNames())
+	}
+	if spec.Kind != meta.KindHosted {
+		return nil, fmt.Errorf("%w: kind %q is not supported yet (supported: hosted)", ErrInvalidRepo, spec.Kind)
+	}
+	cfg := []byte(spec.Config)
+	if len(cfg) == 0 {
+		cfg = []byte("{}")
+	}
+	r := &meta.Repo{Name: spec.Name, Format: spec.Format, Kind: spec.Kind, Config: cfg}
+	if err := s.meta.CreateRepo(ctx, r); err != nil {
+		if errors.Is(err, meta.ErrExists) {
+			return nil, fmt.Errorf("%w: %q", ErrRepoExists, spec.Name)
+		}
+		return nil, fmt.Errorf("create repository %q: %w", spec.Name, err)
+	}
+	s.feed.bump()
+	if _, err := s.publisher(r).waitVisible(ctx, 0); err != nil {
+		return nil, fmt.Errorf("publish first generation of %q: %w", spec.Name, err)
+	}
+	return s.GetRepo(ctx, spec.Name)
+}
+
+func (s *Service) formatNames() string {
+	out := ""
+	for n := range s.formats {
+		if out != "" {
+			out += ", "
+		}
+		out += n
+	}
+	return out
+}
+
+// GetRepo returns a repository by name.
+func (s *Service) GetRepo(ctx context.Context, name string) (*meta.Repo, error) {
+	r, err := s.meta.GetRepo(ctx, name)
+	if errors.Is(err, meta.ErrNotFound) {
+		return nil, fmt.Errorf("%w: %q", ErrRepoNotFound, name)
+	}
+	return r, err
+}
+
+// ListRepos lists every repository.
+func (s *Service) ListRepos(ctx context.Context) ([]meta.Repo, error) {
+	return s.meta.ListRepos(ctx)
+}
+
+// DeleteRepo deletes a repository, its packages and generations. Its blobs
+// stay until garbage collection.
+func (s *Service) DeleteRepo(ctx context.Context, name string) error {
+	s.mu.Lock()
+	if p, ok := s.publishers[name]; ok {
+		p.stop()
+		delete(s.publishers, name)
+	}
+	s.mu.Unlock()
+	err := s.meta.DeleteRepo(ctx, name)
+	if errors.Is(err, meta.ErrNotFound) {
+		return fmt.Errorf("%w: %q", ErrRepoNotFound, name)
+	}
+	s.views.drop(name)
+	s.feed.bump()
+	return err
+}
+
+// RemovePackage removes a package from a repository and waits until the
+// removal is published.
+func (s *Service) RemovePackage(ctx context.Context, repoName string, id int64) (int64, error) {
+	r, err := s.GetRepo(ctx, repoName)
+	if err != nil {
+		return 0, err
+	}
+	seq, err := s.meta.RemovePackage(ctx, r.ID, id)
+	if errors.Is(err, meta.ErrNotFound) {
+		return 0, fmt.Errorf("%w: %d in %q", ErrPackageNotFound, id, repoName)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("remove package %d from %q: %w", id, repoName, err)
+	}
+	s.feed.bump()
+	return s.publisher(r).waitVisible(ctx, seq)
+}
+
+// publisher returns the repository's publisher, starting it if needed.
+func (s *Service) publisher(r *meta.Repo) *publisher {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p, ok := s.publishers[r.Name]; ok && p.repoID == r.ID {
+		return p
+	}
+	p := newPublisher(s, r)
+	s.publishers[r.Name] = p
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		p.run(s.ctx)
+	}()
+	return p
+}
+
+func (s *Service) retentionLoop() {
+	defer s.wg.Done()
+	t := time.NewTicker(10 * time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+			if err := s.PruneGenerations(s.ctx); err != nil {
+				s.log.Warn("generation retention failed", "err", err)
+			}
+		}
+	}
+}
+
+// PruneGenerations deletes generations past the grace period, keeping at
+// least KeepGenerations per repository.
+func (s *Service) PruneGenerations(ctx context.Context) error {
+	repos, err := s.meta.ListRepos(ctx)
+	if err != nil {
+		return err
+	}
+	before := s.opts.Now().Add(-s.opts.GenerationGrace)
+	for _, r := range repos {
+		n, err := s.meta.PruneGenerations(ctx, r.ID, before, s.opts.KeepGenerations)
+		if err != nil {
+			return fmt.Errorf("prune generations of %q: %w", r.Name, err)
+		}
+		if len(n) > 0 {
+			s.log.Info("pruned generations", "repo", r.Name, "count", len(n))
+		}
+	}
+	return nil
+}
+
+// UpdateRepoConfig replaces a repository's configuration.
+func (s *Service) UpdateRepoConfig(ctx context.Context, name string, cfg []byte) (*meta.Repo, error) {
+	if err := s.meta.UpdateRepoConfig(ctx, name, cfg); err != nil {
+		if errors.Is(err, meta.ErrNotFound) {
+			return nil, fmt.Errorf("%w: %q", ErrRepoNotFound, name)
+		}
+		return nil, err
+	}
+	s.feed.bump()
+	return s.GetRepo(ctx, name)
+}

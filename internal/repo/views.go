@@ -1,0 +1,243 @@
+package repo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/packyard/packyard/internal/meta"
+)
+
+// Object is one file a repository serves.
+type Object struct {
+	Path        string
+	Digest      string
+	Size        int64
+	ContentType string
+	ModTime     time.Time
+	// Package is true for package files (content never changes under the
+	// path while it exists).
+	Package bool
+	// Generation is the generation the object was found in.
+	Generation int64
+}
+
+// views holds each repository's retained generations in memory for the
+// read path; package files are looked up in the metadata store and cached.
+type views struct {
+	meta meta.Store
+	mu   sync.RWMutex
+	m    map[string]*view
+}
+
+type view struct {
+	repo meta.Repo
+	// gens are the retained generations, newest (current) first.
+	gens []*genView
+}
+
+type genView struct {
+	number  int64
+	seq     int64
+	created time.Time
+
+	once  sync.Once
+	files map[string]meta.GenFile
+	err   error
+}
+
+// load returns the generation's files, reading them on first use.
+func (gv *genView) load(ctx context.Context, m meta.Store, repoID int64) (map[string]meta.GenFile, error) {
+	gv.once.Do(func() {
+		g, err := m.GetGeneration(ctx, repoID, gv.number)
+		if err != nil {
+			gv.err = err
+			return
+		}
+		gv.files = toGenView(g).files
+	})
+	return gv.files, gv.err
+}
+
+func newViews(m meta.Store) *views { return &views{meta: m, m: map[string]*view{}} }
+
+func (vs *views) drop(name string) {
+	vs.mu.Lock()
+	delete(vs.m, name)
+	vs.mu.Unlock()
+}
+
+func toGenView(g *meta.Generation) *genView {
+	gv := &genView{number: g.Number, seq: g.Seq, created: g.CreatedAt, files: make(map[string]meta.GenFile, len(g.Files))}
+	for _, f := range g.Files {
+		gv.files[f.Path] = f
+	}
+	gv.once.Do(func() {})
+	return gv
+}
+
+// publishedGen records that g is now the current generation of r and
+// refreshes the list of retained generations.
+func (vs *views) publishedGen(ctx context.Context, r *meta.Repo, g *meta.Generation) {
+	gens, err := vs.meta.ListGenerations(ctx, r.ID)
+	vs.mu.Lock()
+	defer vs.mu.Unlock()
+	old := vs.m[r.Name]
+	known := map[int64]*genView{}
+	if old != nil && old.repo.ID == r.ID {
+		for _, gv := range old.gens {
+			known[gv.number] = gv
+		}
+	}
+	known[g.Number] = toGenView(g)
+	v := &view{repo: *r}
+	v.gens = append(v.gens, known[g.Number])
+	if err == nil {
+		for _, lg := range gens {
+			if lg.Number == g.Number {
+				continue
+			}
+			if gv, ok := known[lg.Number]; ok {
+				v.gens = append(v.gens, gv)
+			} else {
+				// Loaded lazily on a miss.
+				v.gens = append(v.gens, &genView{number: lg.Number, seq: lg.Seq, created: lg.CreatedAt})
+			}
+		}
+	}
+	sort.Slice(v.gens[1:], func(i, j int) bool { return v.gens[1+i].number > v.gens[1+j].number })
+	vs.m[r.Name] = v
+}
+
+// get returns the view of a repository, loading it on first use.
+func (vs *views) get(ctx context.Context, name string) (*view, error) {
+	vs.mu.RLock()
+	v := vs.m[name]
+	vs.mu.RUnlock()
+	if v != nil {
+		return v, nil
+	}
+	r, err := vs.meta.GetRepo(ctx, name)
+	if errors.Is(err, meta.ErrNotFound) {
+		return nil, fmt.Errorf("%w: %q", ErrRepoNotFound, name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if r.CurrentGeneration == 0 {
+		return &view{repo: *r}, nil
+	}
+	g, err := vs.meta.GetGeneration(ctx, r.ID, r.CurrentGeneration)
+	if err != nil {
+		return nil, fmt.Errorf("load generation %d of %q: %w", r.CurrentGeneration, name, err)
+	}
+	vs.publishedGen(ctx, r, g)
+	vs.mu.RLock()
+	defer vs.mu.RUnlock()
+	return vs.m[name], nil
+}
+
+// ErrObjectNotFound means the repository serves nothing at that path.
+var ErrObjectNotFound = errors.New("not found")
+
+// Lookup finds what a repository serves at p: a file of its current
+// generation, a package, or a file of a retained older generation (so a
+// client that read an index a moment ago still gets every file it names).
+func (s *Service) Lookup(ctx context.Context, repoName, p string) (*Object, error) {
+	v, err := s.views.get(ctx, repoName)
+	if err != nil {
+		return nil, err
+	}
+	if len(v.gens) == 0 {
+		return nil, ErrObjectNotFound
+	}
+	for _, gv := range v.gens {
+		files, err := gv.load(ctx, s.meta, v.repo.ID)
+		if err != nil {
+			continue // pruned meanwhile
+		}
+		if f, ok := files[p]; ok {
+			return &Object{Path: p, Digest: f.Digest, Size: f.Size, ContentType: f.ContentType, ModTime: gv.created, Generation: gv.number}, nil
+		}
+		pk, err := s.meta.PackageByPath(ctx, v.repo.ID, p, gv.seq)
+		if err == nil {
+			return &Object{Path: p, Digest: pk.Digest, Size: pk.Size, ModTime: pk.UploadedAt, Package: true, Generation: gv.number}, nil
+		}
+		if !errors.Is(err, meta.ErrNotFound) {
+			return nil, err
+		}
+	}
+	return nil, ErrObjectNotFound
+}
+
+// DirEntry is one entry of a directory listing.
+type DirEntry struct {
+	Name    string
+	Dir     bool
+	Size    int64
+	ModTime time.Time
+}
+
+// List returns the entries of directory dir ("" for the root) in the
+// current generation, sorted by name; ErrObjectNotFound if it is empty.
+func (s *Service) List(ctx context.Context, repoName, dir string) ([]DirEntry, error) {
+	v, err := s.views.get(ctx, repoName)
+	if err != nil {
+		return nil, err
+	}
+	dir = strings.Trim(dir, "/")
+	seen := map[string]*DirEntry{}
+	add := func(p string, size int64, mt time.Time) {
+		rel := p
+		if dir != "" {
+			if !strings.HasPrefix(p, dir+"/") {
+				return
+			}
+			rel = p[len(dir)+1:]
+		}
+		name, rest, isDir := strings.Cut(rel, "/")
+		if _, ok := seen[name]; ok {
+			return
+		}
+		e := &DirEntry{Name: name, Dir: isDir && rest != ""}
+		if !e.Dir {
+			e.Size, e.ModTime = size, mt
+		}
+		seen[name] = e
+	}
+	var seq int64
+	if len(v.gens) > 0 {
+		gv := v.gens[0]
+		seq = gv.seq
+		for _, f := range gv.files {
+			add(f.Path, f.Size, gv.created)
+		}
+	}
+	pkgs, err := s.meta.ListPackages(ctx, v.repo.ID, meta.PackageQuery{})
+	if err != nil {
+		return nil, err
+	}
+	for _, pk := range pkgs {
+		if pk.AddedSeq <= seq {
+			add(pk.Path, pk.Size, pk.UploadedAt)
+		}
+	}
+	if len(seen) == 0 && dir != "" {
+		return nil, ErrObjectNotFound
+	}
+	out := make([]DirEntry, 0, len(seen))
+	for _, e := range seen {
+		out = append(out, *e)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Dir != out[j].Dir {
+			return out[i].Dir
+		}
+		return out[i].Name < out[j].Name
+	})
+	return out, nil
+}
