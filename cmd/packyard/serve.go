@@ -1,0 +1,223 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/packyard/packyard/internal/auth"
+	"github.com/packyard/packyard/internal/blob/fsblob"
+	"github.com/packyard/packyard/internal/config"
+	"github.com/packyard/packyard/internal/format"
+	"github.com/packyard/packyard/internal/format/rpm"
+	"github.com/packyard/packyard/internal/httpapi"
+	"github.com/packyard/packyard/internal/meta/sqlite"
+	"github.com/packyard/packyard/internal/repo"
+)
+
+func newServeCmd() *cobra.Command {
+	var cfgFile string
+	def := config.Default()
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the repository server",
+		Long: "Run the repository server. With no configuration it keeps its data in ./packyard-data\n" +
+			"(SQLite metadata and a blob directory) and listens on :8080.\n\n" +
+			"Settings come from defaults, then the TOML file given by --config (env PACKYARD_CONFIG),\n" +
+			"then PACKYARD_* environment variables, then flags.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg := config.Default()
+			if cfgFile == "" {
+				cfgFile = os.Getenv("PACKYARD_CONFIG")
+			}
+			if cfgFile != "" {
+				if err := config.LoadFile(&cfg, cfgFile); err != nil {
+					return err
+				}
+			}
+			if err := config.LoadEnv(&cfg, os.Getenv); err != nil {
+				return err
+			}
+			if err := applyFlags(cmd.Flags(), &cfg); err != nil {
+				return err
+			}
+			if err := cfg.Validate(); err != nil {
+				return fmt.Errorf("invalid configuration:\n%w", err)
+			}
+			return serve(cmd.Context(), cfg, cmd.ErrOrStderr())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfgFile, "config", "", "TOML configuration file (env PACKYARD_CONFIG)")
+	f.String("data", def.Data, "data directory (env PACKYARD_DATA)")
+	f.String("listen", def.Listen, "listen address (env PACKYARD_LISTEN)")
+	f.String("log-level", def.LogLevel, "debug, info, warn or error (env PACKYARD_LOG_LEVEL)")
+	f.String("log-format", def.LogFormat, "text, json or auto: text on a terminal (env PACKYARD_LOG_FORMAT)")
+	f.String("max-upload-size", "8GiB", "largest package accepted (env PACKYARD_MAX_UPLOAD_SIZE)")
+	f.Duration("generation-grace", def.GenerationGrace.Duration, "how long superseded generations stay readable (env PACKYARD_GENERATION_GRACE)")
+	f.Int("keep-generations", def.KeepGenerations, "generations kept per repository however old (env PACKYARD_KEEP_GENERATIONS)")
+	f.Duration("read-header-timeout", def.ReadHeaderTimeout.Duration, "limit for reading request headers (env PACKYARD_READ_HEADER_TIMEOUT)")
+	f.Duration("idle-timeout", def.IdleTimeout.Duration, "keep-alive idle timeout (env PACKYARD_IDLE_TIMEOUT)")
+	f.Duration("body-idle-timeout", def.BodyIdleTimeout.Duration, "abort a request body that stalls this long (env PACKYARD_BODY_IDLE_TIMEOUT)")
+	f.Duration("shutdown-timeout", def.ShutdownTimeout.Duration, "graceful shutdown limit (env PACKYARD_SHUTDOWN_TIMEOUT)")
+	f.String("base-url", "", "public URL for generated client configuration (env PACKYARD_BASE_URL)")
+	return cmd
+}
+
+// applyFlags copies flags the user set over the configuration.
+func applyFlags(fs *pflag.FlagSet, c *config.Server) error {
+	var err error
+	fs.Visit(func(f *pflag.Flag) {
+		v := f.Value.String()
+		switch f.Name {
+		case "data":
+			c.Data = v
+		case "listen":
+			c.Listen = v
+		case "log-level":
+			c.LogLevel = v
+		case "log-format":
+			c.LogFormat = v
+		case "base-url":
+			c.BaseURL = v
+		case "max-upload-size":
+			var n int64
+			n, err = config.ParseSize(v)
+			c.MaxUploadSize = config.Size(n)
+		case "keep-generations":
+			c.KeepGenerations, err = fs.GetInt(f.Name)
+		case "generation-grace":
+			c.GenerationGrace.Duration, err = fs.GetDuration(f.Name)
+		case "read-header-timeout":
+			c.ReadHeaderTimeout.Duration, err = fs.GetDuration(f.Name)
+		case "idle-timeout":
+			c.IdleTimeout.Duration, err = fs.GetDuration(f.Name)
+		case "body-idle-timeout":
+			c.BodyIdleTimeout.Duration, err = fs.GetDuration(f.Name)
+		case "shutdown-timeout":
+			c.ShutdownTimeout.Duration, err = fs.GetDuration(f.Name)
+		}
+	})
+	return err
+}
+
+func newLogger(cfg config.Server, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	useText := cfg.LogFormat == "text"
+	if cfg.LogFormat == "auto" {
+		if f, ok := w.(*os.File); ok && isTerminal(f) {
+			useText = true
+		}
+	}
+	if useText {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// lockData takes an exclusive lock on the data directory so that two
+// servers never share one.
+func lockData(dir string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("data directory %s is in use by another packyard process", dir)
+	}
+	return f, nil
+}
+
+func serve(ctx context.Context, cfg config.Server, logOut io.Writer) error {
+	log := newLogger(cfg, logOut)
+	if err := os.MkdirAll(cfg.Data, 0o750); err != nil {
+		return fmt.Errorf("create data directory: %w", err)
+	}
+	lock, err := lockData(cfg.Data)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
+
+	blobs, err := fsblob.Open(filepath.Join(cfg.Data, "blobs"))
+	if err != nil {
+		return fmt.Errorf("open blob store: %w", err)
+	}
+	defer blobs.Close()
+	db, err := sqlite.Open(ctx, filepath.Join(cfg.Data, "packyard.db"))
+	if err != nil {
+		return fmt.Errorf("open metadata: %w", err)
+	}
+	defer db.Close()
+
+	tokPath, created, err := auth.EnsureAdmin(ctx, db, cfg.Data, cfg.AdminToken)
+	if err != nil {
+		return err
+	}
+	if created && cfg.AdminToken == "" {
+		log.Info("created the first admin token", "file", tokPath)
+	}
+
+	metrics := httpapi.NewMetrics()
+	svc := repo.New(blobs, db, []format.Format{rpm.New()}, log, repo.Options{
+		MaxUploadSize:   int64(cfg.MaxUploadSize),
+		GenerationGrace: cfg.GenerationGrace.Duration,
+		KeepGenerations: cfg.KeepGenerations,
+		Metrics:         metrics,
+	})
+	if err := svc.Start(ctx); err != nil {
+		return err
+	}
+	defer svc.Close()
+
+	api := httpapi.New(svc, auth.New(db), metrics, log, httpapi.Options{
+		BodyIdleTimeout: cfg.BodyIdleTimeout.Duration,
+		MaxUploadSize:   int64(cfg.MaxUploadSize),
+		BaseURL:         cfg.BaseURL,
+		Ready: func(ctx context.Context) error {
+			_, err := db.LastSeq(ctx)
+			return err
+		},
+	})
+	srv := &http.Server{
+		Handler:           api,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout.Duration,
+		IdleTimeout:       cfg.IdleTimeout.Duration,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return err
+	}
+	log.Info("packyard serving", "listen", ln.Addr().String(), "data", cfg.Data, "version", version)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "timeout", cfg.ShutdownTimeout.Duration)
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout.Duration)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,188 @@
+package httpapi
+
+import (
+	"errors"
+	"fmt"
+	"html/template"
+	"net/http"
+	"path"
+	"strings"
+
+	"github.com/packyard/packyard/internal/blob"
+	"github.com/packyard/packyard/internal/meta"
+	"github.com/packyard/packyard/internal/repo"
+)
+
+// serveFile serves GET/HEAD /{repo}/{path...}: a file of the repository's
+// current (or a retained) generation, a package, a client configuration
+// file, or an HTML directory listing.
+func (s *Server) serveFile(w http.ResponseWriter, r *http.Request) {
+	repoName, p := r.PathValue("repo"), r.PathValue("path")
+	if p == "" || strings.HasSuffix(p, "/") {
+		s.listing(w, r, repoName, p)
+		return
+	}
+	if strings.Contains(p, "//") || path.Clean("/"+p) != "/"+p {
+		s.writeError(w, r, fmt.Errorf("%w: %s", errNotFound, p))
+		return
+	}
+	obj, err := s.svc.Lookup(r.Context(), repoName, p)
+	if errors.Is(err, repo.ErrObjectNotFound) {
+		if s.clientConfig(w, r, repoName, p) {
+			return
+		}
+		// A directory without its trailing slash.
+		if ents, lerr := s.svc.List(r.Context(), repoName, p); lerr == nil && len(ents) > 0 {
+			http.Redirect(w, r, "/"+repoName+"/"+p+"/", http.StatusMovedPermanently)
+			return
+		}
+		s.writeError(w, r, fmt.Errorf("%w: %s has no file %s", errNotFound, repoName, p))
+		return
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.serveObject(w, r, obj)
+}
+
+// serveObject serves one blob with ServeContent semantics: Range, HEAD,
+// ETag (the digest), If-None-Match, If-Modified-Since.
+func (s *Server) serveObject(w http.ResponseWriter, r *http.Request, obj *repo.Object) {
+	rd, err := s.svc.Blobs().Open(r.Context(), blob.Digest(obj.Digest))
+	if err != nil {
+		if errors.Is(err, blob.ErrNotFound) {
+			err = fmt.Errorf("blob %s of %s is missing from the store (run packyard verify): %w", obj.Digest, obj.Path, err)
+		}
+		s.writeError(w, r, err)
+		return
+	}
+	defer rd.Close()
+	h := w.Header()
+	h.Set("ETag", `"`+obj.Digest+`"`)
+	ct := obj.ContentType
+	if ct == "" {
+		ct = contentTypeOf(obj.Path)
+	}
+	h.Set("Content-Type", ct)
+	h.Set("Cache-Control", cacheControl(obj))
+	h.Set("X-Packyard-Generation", fmt.Sprint(obj.Generation))
+	http.ServeContent(w, r, path.Base(obj.Path), obj.ModTime, rd)
+}
+
+// cacheControl marks content-addressed files immutable; pointer files
+// (repomd.xml, InRelease, *.db) get a short max-age.
+func cacheControl(obj *repo.Object) string {
+	if obj.Package || strings.Contains(obj.Path, obj.Digest) || strings.Contains(obj.Path, "/by-hash/") {
+		return "public, max-age=31536000, immutable"
+	}
+	return "public, max-age=10, must-revalidate"
+}
+
+func contentTypeOf(p string) string {
+	switch {
+	case strings.HasSuffix(p, ".rpm"):
+		return "application/x-rpm"
+	case strings.HasSuffix(p, ".deb"), strings.HasSuffix(p, ".udeb"):
+		return "application/vnd.debian.binary-package"
+	case strings.HasSuffix(p, ".xml"):
+		return "application/xml"
+	case strings.HasSuffix(p, ".gz"):
+		return "application/gzip"
+	case strings.HasSuffix(p, ".zst"):
+		return "application/zstd"
+	case strings.HasSuffix(p, ".xz"):
+		return "application/x-xz"
+	case strings.HasSuffix(p, ".asc"), strings.HasSuffix(p, ".key"):
+		return "application/pgp-keys"
+	}
+	return "application/octet-stream"
+}
+
+// clientConfig serves the ready-to-use client configuration of a
+// repository, if p names it.
+func (s *Server) clientConfig(w http.ResponseWriter, r *http.Request, repoName, p string) bool {
+	rp, err := s.svc.GetRepo(r.Context(), repoName)
+	if err != nil {
+		return false
+	}
+	base := s.baseURL(r) + "/" + repoName + "/"
+	switch {
+	case rp.Format == meta.FormatRPM && p == repoName+".repo":
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "public, max-age=60")
+		fmt.Fprintf(w, "[%s]\nname=%s (packyard)\nbaseurl=%s\nenabled=1\ngpgcheck=0\nrepo_gpgcheck=0\nmetadata_expire=10\n", repoName, repoName, base)
+		return true
+	}
+	return false
+}
+
+var listingTmpl = template.Must(template.New("listing").Parse(`<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>{{.Title}}</title>
+<style>body{font-family:system-ui,sans-serif;margin:2em}td{padding:0 1em}td.n{text-align:right}</style></head>
+<body><h1>{{.Title}}</h1><table>
+{{if .Parent}}<tr><td><a href="../">../</a></td><td></td><td></td></tr>{{end}}
+{{range .Entries}}<tr><td><a href="{{.Href}}">{{.Name}}</a></td><td class="n">{{.Size}}</td><td>{{.Time}}</td></tr>
+{{end}}</table></body></html>
+`))
+
+type listingEntry struct{ Name, Href, Size, Time string }
+
+func (s *Server) listing(w http.ResponseWriter, r *http.Request, repoName, dir string) {
+	ents, err := s.svc.List(r.Context(), repoName, dir)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	data := struct {
+		Title   string
+		Parent  bool
+		Entries []listingEntry
+	}{Title: "/" + repoName + "/" + dir, Parent: true}
+	for _, e := range ents {
+		le := listingEntry{Name: e.Name, Href: e.Name}
+		if e.Dir {
+			le.Name += "/"
+			le.Href += "/"
+		} else {
+			le.Size = fmt.Sprint(e.Size)
+			le.Time = e.ModTime.UTC().Format("2006-01-02 15:04:05")
+		}
+		data.Entries = append(data.Entries, le)
+	}
+	if dir == "" {
+		if rp, err := s.svc.GetRepo(r.Context(), repoName); err == nil && rp.Format == meta.FormatRPM {
+			data.Entries = append(data.Entries, listingEntry{Name: repoName + ".repo", Href: repoName + ".repo"})
+		}
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-cache")
+	_ = listingTmpl.Execute(w, data)
+}
+
+func (s *Server) redirectRepo(w http.ResponseWriter, r *http.Request) {
+	if _, err := s.svc.GetRepo(r.Context(), r.PathValue("repo")); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/"+r.PathValue("repo")+"/", http.StatusMovedPermanently)
+}
+
+// index lists the repositories.
+func (s *Server) index(w http.ResponseWriter, r *http.Request) {
+	repos, err := s.svc.ListRepos(r.Context())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	data := struct {
+		Title   string
+		Parent  bool
+		Entries []listingEntry
+	}{Title: "packyard repositories"}
+	for _, rp := range repos {
+		data.Entries = append(data.Entries, listingEntry{Name: rp.Name + "/", Href: rp.Name + "/", Size: rp.Format + " " + rp.Kind})
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	_ = listingTmpl.Execute(w, data)
+}

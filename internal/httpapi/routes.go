@@ -1,0 +1,49 @@
+package httpapi
+
+import (
+	"github.com/packyard/packyard/internal/meta"
+)
+
+// routes lists every route and the scope it needs. "" is public (reads).
+func (s *Server) routes() {
+	m := s.mux
+	const (
+		public = ""
+		write  = meta.ScopeWrite
+		admin  = meta.ScopeAdmin
+	)
+	m.HandleFunc("GET /healthz", s.healthz)
+	m.HandleFunc("GET /readyz", s.readyz)
+	m.Handle("GET /metrics", s.metrics.Handler())
+
+	m.HandleFunc("GET /api/v1/repos", s.need(public, s.listRepos))
+	m.HandleFunc("POST /api/v1/repos", s.need(admin, s.createRepo))
+	m.HandleFunc("GET /api/v1/repos/{repo}", s.need(public, s.showRepo))
+	m.HandleFunc("PATCH /api/v1/repos/{repo}", s.need(admin, s.patchRepo))
+	m.HandleFunc("DELETE /api/v1/repos/{repo}", s.need(admin, s.deleteRepo))
+	m.HandleFunc("GET /api/v1/repos/{repo}/generations", s.need(public, s.listGenerations))
+	m.HandleFunc("GET /api/v1/repos/{repo}/packages", s.need(public, s.listPackages))
+	m.HandleFunc("PUT /api/v1/repos/{repo}/packages/{filename}", s.need(write, s.uploadPackage))
+	m.HandleFunc("DELETE /api/v1/repos/{repo}/packages/{id}", s.need(admin, s.deletePackage))
+	m.HandleFunc("GET /api/v1/events", s.need(public, s.events))
+	m.HandleFunc("GET /api/v1/tokens", s.need(admin, s.listTokens))
+	m.HandleFunc("POST /api/v1/tokens", s.need(admin, s.createToken))
+	m.HandleFunc("DELETE /api/v1/tokens/{name}", s.need(admin, s.deleteToken))
+	m.HandleFunc("GET /api/v1/whoami", s.need(public, s.whoami))
+
+	// WebDAV: reads are public like repository reads, writes need a token.
+	m.HandleFunc("OPTIONS /dav/{repo}/{path...}", s.davOptions)
+	m.HandleFunc("PROPFIND /dav/{repo}/{path...}", s.need(public, s.davPropfind))
+	m.HandleFunc("GET /dav/{repo}/{path...}", s.need(public, s.davGet))
+	m.HandleFunc("HEAD /dav/{repo}/{path...}", s.need(public, s.davGet))
+	m.HandleFunc("PUT /dav/{repo}/{path...}", s.need(write, s.davPut))
+	m.HandleFunc("DELETE /dav/{repo}/{path...}", s.need(admin, s.davDelete))
+	m.HandleFunc("MKCOL /dav/{repo}/{path...}", s.need(write, s.davMkcol))
+	m.HandleFunc("OPTIONS /dav/", s.davOptions)
+	m.HandleFunc("PROPFIND /dav/", s.need(public, s.davRoot))
+
+	m.HandleFunc("GET /{$}", s.index)
+	m.HandleFunc("GET /{repo}/{path...}", s.need(public, s.serveFile))
+	m.HandleFunc("HEAD /{repo}/{path...}", s.need(public, s.serveFile))
+	m.HandleFunc("GET /{repo}", s.redirectRepo)
+}

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Runs packyard's whole test suite: formatting, vet, staticcheck, unit,
+# conformance, golden (vs createrepo_c), end-to-end (real dnf) tests and a
+# bounded fuzz run. Installs the Debian packages the tests need when they
+# are missing. With PACKYARD_REQUIRE_REAL=1 (as .ci/run sets), a test whose
+# real client or service is missing fails instead of skipping.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export CGO_ENABLED=0
+export PATH="$PATH:$(go env GOPATH)/bin"
+
+# Real clients and tools the tests drive: dnf, createrepo_c, rpm/rpmbuild,
+# cadaver (WebDAV), curl.
+missing=()
+for pair in dnf:dnf createrepo_c:createrepo-c rpm:rpm rpmbuild:rpm cadaver:cadaver curl:curl; do
+	cmd=${pair%%:*} pkg=${pair#*:}
+	command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	sudo=""
+	[ "$(id -u)" -eq 0 ] || sudo="sudo"
+	echo "installing test dependencies: ${missing[*]}"
+	$sudo apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if ! command -v staticcheck >/dev/null 2>&1; then
+	echo "installing staticcheck"
+	go install honnef.co/go/tools/cmd/staticcheck@v0.6.1
+fi
+
+echo "== gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then
+	echo "gofmt would change:"; echo "$unformatted"; exit 1
+fi
+echo "== go vet"
+go vet ./...
+echo "== staticcheck"
+staticcheck ./...
+echo "== go test"
+go test -count=1 -timeout 25m ./...
+echo "== fuzz (bounded)"
+go test -run '^$' -fuzz '^FuzzParse$' -fuzztime "${PACKYARD_FUZZTIME:-30s}" ./internal/format/rpm/
+echo "all tests passed"
