@@ -17,7 +17,6 @@ import (
 type globals struct {
 	server string
 	token  string
-	data   string
 	output string
 }
 

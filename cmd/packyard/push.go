@@ -47,10 +47,14 @@ func newPushCmd(g *globals) *cobra.Command {
 			if comp != "" {
 				params["component"] = comp
 			}
-			tty := isTerminal(os.Stderr)
+			// Progress bars only on a terminal, and only the one the
+			// command writes to.
+			errOut := cmd.ErrOrStderr()
+			ef, isFile := errOut.(*os.File)
+			tty := isFile && isTerminal(ef)
 			var p *mpb.Progress
 			if tty {
-				p = mpb.NewWithContext(cmd.Context(), mpb.WithOutput(cmd.ErrOrStderr()), mpb.WithWidth(40))
+				p = mpb.NewWithContext(cmd.Context(), mpb.WithOutput(errOut), mpb.WithWidth(40))
 			}
 			if jobs < 1 {
 				jobs = 1
@@ -58,6 +62,7 @@ func newPushCmd(g *globals) *cobra.Command {
 			sem := make(chan struct{}, jobs)
 			outcomes := make([]pushOutcome, len(files))
 			var wg sync.WaitGroup
+			var printMu sync.Mutex // uploads finish concurrently; lines must not interleave
 			start := time.Now()
 			for i, f := range files {
 				wg.Add(1)
@@ -67,7 +72,9 @@ func newPushCmd(g *globals) *cobra.Command {
 					defer func() { <-sem }()
 					outcomes[i] = pushOne(cmd, c, p, repoName, f, params, !noWait)
 					if !tty {
-						printOutcome(cmd.ErrOrStderr(), outcomes[i])
+						printMu.Lock()
+						printOutcome(errOut, outcomes[i])
+						printMu.Unlock()
 					}
 				}()
 			}
@@ -75,7 +82,7 @@ func newPushCmd(g *globals) *cobra.Command {
 			if p != nil {
 				p.Wait()
 				for _, o := range outcomes {
-					printOutcome(cmd.ErrOrStderr(), o)
+					printOutcome(errOut, o)
 				}
 			}
 			return summarize(cmd.OutOrStdout(), outcomes, time.Since(start))

@@ -128,14 +128,25 @@ func LoadFile(c *Server, path string) error {
 	d := toml.NewDecoder(bytes.NewReader(b))
 	d.DisallowUnknownFields()
 	if err := d.Decode(c); err != nil {
+		// StrictMissingError unwraps to its DecodeErrors, so it is
+		// checked first: its keys are what the user has to fix.
+		var sm *toml.StrictMissingError
+		if errors.As(err, &sm) {
+			errs := make([]error, 0, len(sm.Errors))
+			for i := range sm.Errors {
+				de := &sm.Errors[i]
+				row, col := de.Position()
+				errs = append(errs, fmt.Errorf("config %s:%d:%d: unknown key %q", path, row, col, strings.Join(de.Key(), ".")))
+			}
+			return errors.Join(errs...)
+		}
 		var de *toml.DecodeError
 		if errors.As(err, &de) {
 			row, col := de.Position()
+			if k := de.Key(); len(k) > 0 {
+				return fmt.Errorf("config %s:%d:%d: %s: %s", path, row, col, strings.Join(k, "."), de.Error())
+			}
 			return fmt.Errorf("config %s:%d:%d: %s", path, row, col, de.Error())
-		}
-		var sm *toml.StrictMissingError
-		if errors.As(err, &sm) {
-			return fmt.Errorf("config %s: %s", path, sm.String())
 		}
 		return fmt.Errorf("config %s: %w", path, err)
 	}

@@ -74,12 +74,13 @@ func (s *Server) davPut(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	status := http.StatusNoContent // replaced identical content
-	if res.Created {
-		status = http.StatusCreated
-	}
 	w.Header().Set("ETag", `"`+res.Package.Digest+`"`)
-	writeJSON(w, status, s.toUploadJSON(r, rp.Name, res))
+	if !res.Created {
+		// Identical content was already there: nothing changed.
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	writeJSON(w, http.StatusCreated, s.toUploadJSON(r, rp.Name, res))
 }
 
 // davFind returns the live package at a WebDAV path.
@@ -268,4 +269,3 @@ func dirOrDot(p string) string {
 	}
 	return p
 }
-

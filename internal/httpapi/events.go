@@ -18,15 +18,16 @@ type eventJSON struct {
 	Time time.Time       `json:"time"`
 }
 
-// events streams the change feed as server-sent events from ?since=N (or
-// the Last-Event-ID header on reconnect). With ?follow=false it returns the
-// pending events as a JSON array instead, for clients behind buffering
-// proxies.
+// events streams the change feed as server-sent events from ?since=N, or
+// from the Last-Event-ID header on reconnect: an EventSource reconnects to
+// the URL it was opened with, so the header, when sent, is the newer
+// position and wins over ?since. With ?follow=false it returns the pending
+// events as a JSON array instead, for clients behind buffering proxies.
 func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	since := int64(0)
-	v := r.URL.Query().Get("since")
+	v := r.Header.Get("Last-Event-ID")
 	if v == "" {
-		v = r.Header.Get("Last-Event-ID")
+		v = r.URL.Query().Get("since")
 	}
 	if v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)

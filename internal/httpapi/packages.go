@@ -86,7 +86,7 @@ func (s *Server) toUploadJSON(r *http.Request, repoName string, res *repo.Result
 
 // upload runs one upload from a request body (API PUT and WebDAV PUT).
 func (s *Server) upload(w http.ResponseWriter, r *http.Request, repoName, filename string, params format.UploadParams, wait bool) (*repo.Result, error) {
-	if r.ContentLength > s.opts.MaxUploadSize {
+	if s.opts.MaxUploadSize > 0 && r.ContentLength > s.opts.MaxUploadSize {
 		return nil, fmt.Errorf("%w: Content-Length %d exceeds the limit of %d bytes (server setting max_upload_size)", errTooLarge, r.ContentLength, s.opts.MaxUploadSize)
 	}
 	uploader := ""

@@ -34,6 +34,8 @@ func (s *Server) routes() {
 	// WebDAV: reads are public like repository reads, writes need a token.
 	m.HandleFunc("OPTIONS /dav/{repo}/{path...}", s.davOptions)
 	m.HandleFunc("PROPFIND /dav/{repo}/{path...}", s.need(public, s.davPropfind))
+	// Clients (Windows, davfs2) ask for a collection without its slash.
+	m.HandleFunc("PROPFIND /dav/{repo}", s.need(public, s.davPropfind))
 	m.HandleFunc("GET /dav/{repo}/{path...}", s.need(public, s.davGet))
 	m.HandleFunc("HEAD /dav/{repo}/{path...}", s.need(public, s.davGet))
 	m.HandleFunc("PUT /dav/{repo}/{path...}", s.need(write, s.davPut))
@@ -43,7 +45,8 @@ func (s *Server) routes() {
 	m.HandleFunc("PROPFIND /dav/", s.need(public, s.davRoot))
 
 	m.HandleFunc("GET /{$}", s.index)
+	// A GET pattern also answers HEAD; a separate HEAD pattern here would
+	// conflict with "GET /dav/{repo}/{path...}" and make ServeMux panic.
 	m.HandleFunc("GET /{repo}/{path...}", s.need(public, s.serveFile))
-	m.HandleFunc("HEAD /{repo}/{path...}", s.need(public, s.serveFile))
 	m.HandleFunc("GET /{repo}", s.redirectRepo)
 }

@@ -18,7 +18,8 @@ import (
 type Options struct {
 	// BodyIdleTimeout aborts a request body that moves no byte for this long.
 	BodyIdleTimeout time.Duration
-	// MaxUploadSize is checked against Content-Length before reading.
+	// MaxUploadSize is checked against Content-Length before reading; 0
+	// leaves the limit to the repository service.
 	MaxUploadSize int64
 	// BaseURL is the public URL for generated client configuration; empty
 	// means derived from the request.

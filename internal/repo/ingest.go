@@ -76,7 +76,9 @@ func (s *Service) Ingest(ctx context.Context, u Upload) (*Result, error) {
 	} else if res.Created {
 		r, err := s.GetRepo(ctx, u.Repo)
 		if err == nil {
-			s.publisher(r).kick()
+			s.publisher(r).watch(res.Package.AddedSeq, func() {
+				s.opts.Metrics.Visible(u.Repo, s.opts.Now().Sub(start))
+			})
 		}
 	}
 	return res, nil

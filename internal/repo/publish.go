@@ -41,6 +41,22 @@ type waiter struct {
 	ch  chan waitResult
 }
 
+// watch calls fn (on the publisher's goroutine) once every change up to
+// seq is in the current generation; it does not block. A failed publish
+// drops the watch.
+func (p *publisher) watch(seq int64, fn func()) {
+	w := waiter{seq: seq, ch: make(chan waitResult, 1)}
+	p.mu.Lock()
+	p.waiters = append(p.waiters, w)
+	p.mu.Unlock()
+	go func() {
+		if r := <-w.ch; r.err == nil {
+			fn()
+		}
+	}()
+	p.kick()
+}
+
 type waitResult struct {
 	gen int64
 	err error
