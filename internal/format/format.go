@@ -96,10 +96,13 @@ type Stream struct {
 	Encodings []Encoding
 }
 
-// Blob is one encoding of an assembled stream.
+// Blob is one encoding of an assembled stream: the digest and size of the
+// whole, and the stored blobs whose concatenation it is (set by the
+// repository service; formats only copy SHA256 and Size).
 type Blob struct {
 	SHA256 string
 	Size   int64
+	Parts  []string
 }
 
 // Built is an assembled stream: its raw (decoded) digest and size and its

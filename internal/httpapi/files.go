@@ -49,7 +49,7 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request) {
 // serveObject serves one blob with ServeContent semantics: Range, HEAD,
 // ETag (the digest), If-None-Match, If-Modified-Since.
 func (s *Server) serveObject(w http.ResponseWriter, r *http.Request, obj *repo.Object) {
-	rd, err := s.svc.Blobs().Open(r.Context(), blob.Digest(obj.Digest))
+	rd, err := s.svc.Open(r.Context(), obj)
 	if err != nil {
 		if errors.Is(err, blob.ErrNotFound) {
 			err = fmt.Errorf("blob %s of %s is missing from the store (run packyard verify): %w", obj.Digest, obj.Path, err)

@@ -95,12 +95,17 @@ type Package struct {
 	RemovedSeq int64
 }
 
-// GenFile is one file of a generation.
+// GenFile is one file of a generation. Digest and Size describe the whole
+// file. A file assembled from chunks is stored as the concatenation of the
+// blobs listed in Parts (hex digests, in order), so that a publish writes
+// only the chunks that changed; when Parts is empty the file is the single
+// blob named by Digest.
 type GenFile struct {
 	Path        string
 	Digest      string
 	Size        int64
 	ContentType string
+	Parts       []string
 }
 
 // Generation is one complete, immutable published view of a repository.
@@ -248,7 +253,7 @@ type Store interface {
 	// first error.
 	LivePackages(ctx context.Context, repoID, upTo int64, fn func(*Package) error) error
 	// DigestReferenced reports whether any package (live or removed) or
-	// retained generation names the blob digest.
+	// retained generation names the blob digest (as a file or a part).
 	DigestReferenced(ctx context.Context, digest string) (bool, error)
 
 	// Publish stores g as the repository's next generation and makes it

@@ -4,10 +4,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding"
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
-	"hash/fnv"
+	"hash"
 	"io"
 
 	"github.com/klauspost/compress/gzip"
@@ -18,51 +19,29 @@ import (
 	"github.com/packyard/packyard/internal/format"
 )
 
-// Chunking: a stream's entries (in Path order) are cut into chunks at
-// entries whose path hash has its low bits zero, and at chunkMax entries.
-// Boundaries depend only on the paths, so inserting or removing one
-// package changes one chunk, and only that chunk is encoded again.
+// Assembly of an index stream (header, every entry's fragment, footer):
+//
+//   - Entries come in package ID order, so a new upload appends to the last
+//     chunk instead of landing in the middle.
+//   - Chunks end at entries whose ID hash has its low bits zero (or at
+//     chunkMax entries). Boundaries depend only on the IDs, so adding or
+//     removing a package changes one chunk.
+//   - Each chunk of each encoding is one self-contained gzip member, zstd
+//     frame or xz stream, stored as its own blob; the file is the
+//     concatenation of its parts (meta.GenFile.Parts) and is never written
+//     whole. A publish writes only the chunks that changed.
+//   - The SHA-256 of the whole file (and of its decoded form, for
+//     repomd.xml's open-checksum) resumes from the hash state saved after
+//     the last unchanged chunk, so hashing costs what changed plus what
+//     follows it: for uploads, the last chunk.
 const (
-	chunkMask = 31
-	chunkMax  = 128
+	chunkMask = 127
+	chunkMax  = 512
 )
 
-// chunkCache keeps encoded chunks between publishes, keyed by the fragment
-// kind, encoding and the IDs of the entries (fragments never change once
-// rendered). Entries not used by a publish are dropped after it.
-type chunkCache struct {
-	m map[string]*cachedChunk
-}
-
-type cachedChunk struct {
-	data []byte
-	used bool
-}
-
-func newChunkCache() *chunkCache { return &chunkCache{m: map[string]*cachedChunk{}} }
-
-func (c *chunkCache) sweep() {
-	for k, v := range c.m {
-		if !v.used {
-			delete(c.m, k)
-		}
-		v.used = false
-	}
-}
-
-// size returns the bytes held.
-func (c *chunkCache) size() int {
-	n := 0
-	for _, v := range c.m {
-		n += len(v.data)
-	}
-	return n
-}
-
-func isBoundary(path string) bool {
-	h := fnv.New32a()
-	_, _ = io.WriteString(h, path)
-	return h.Sum32()&chunkMask == 0
+func isBoundary(id int64) bool {
+	// A multiplicative hash spreads sequential IDs over the low bits.
+	return (uint64(id)*0x9E3779B97F4A7C15)>>57&chunkMask == 0
 }
 
 // chunkEntries cuts entries into chunks.
@@ -70,7 +49,7 @@ func chunkEntries(entries []*format.Entry) [][]*format.Entry {
 	var out [][]*format.Entry
 	start := 0
 	for i, e := range entries {
-		if i+1-start >= chunkMax || isBoundary(e.Path) {
+		if i+1-start >= chunkMax || isBoundary(e.ID) {
 			out = append(out, entries[start:i+1])
 			start = i + 1
 		}
@@ -81,11 +60,11 @@ func chunkEntries(entries []*format.Entry) [][]*format.Entry {
 	return out
 }
 
-func chunkKey(kind string, enc format.Encoding, chunk []*format.Entry) string {
-	b := make([]byte, 0, len(kind)+len(enc)+2+8*len(chunk))
+// chunkKey names a chunk's content: fragments never change once rendered,
+// so the fragment kind and the entry IDs identify the bytes.
+func chunkKey(kind string, chunk []*format.Entry) string {
+	b := make([]byte, 0, len(kind)+1+8*len(chunk))
 	b = append(b, kind...)
-	b = append(b, 0)
-	b = append(b, enc...)
 	b = append(b, 0)
 	for _, e := range chunk {
 		b = binary.LittleEndian.AppendUint64(b, uint64(e.ID))
@@ -93,12 +72,15 @@ func chunkKey(kind string, enc format.Encoding, chunk []*format.Entry) string {
 	return string(b)
 }
 
-// encode compresses data as one self-contained member/frame/stream.
+// encode compresses data as one self-contained member/frame/stream; Raw
+// returns data itself.
 func encode(enc format.Encoding, data []byte) ([]byte, error) {
 	var buf bytes.Buffer
 	var w io.WriteCloser
 	var err error
 	switch enc {
+	case format.Raw:
+		return data, nil
 	case format.Gzip:
 		w, err = gzip.NewWriterLevel(&buf, gzip.DefaultCompression)
 	case format.Zstd:
@@ -120,38 +102,82 @@ func encode(enc format.Encoding, data []byte) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// assembler builds the streams of one publish.
-type assembler struct {
-	blobs blob.Store
-	cache *chunkCache
-	// encoded counts chunks encoded by this publish (the rest came from
-	// the cache); tests and logs use it.
-	encoded int
+func encName(enc format.Encoding) string {
+	if enc == format.Raw {
+		return "raw"
+	}
+	return string(enc)
 }
 
-// build assembles one stream over its (already filtered, Path-ordered)
-// entries, stores every encoding as a blob and returns what it built.
+// storedChunk is an encoded chunk in the blob store.
+type storedChunk struct {
+	digest string
+	size   int64
+	used   bool
+}
+
+// outputState remembers one output of a stream (its decoded form, or one
+// encoding) between publishes: the bytes before the first chunk, the chunk
+// keys, their blobs and the hash state after each of them.
+type outputState struct {
+	head   []byte
+	keys   []string
+	parts  []string // blob per chunk; nil for hash-only outputs
+	states [][]byte // states[i]: SHA-256 state after head and chunks[:i]
+	sizes  []int64
+}
+
+// assembler builds the streams of a repository's publishes. It is owned by
+// the repository's publisher goroutine.
+type assembler struct {
+	blobs   blob.Store
+	chunks  map[string]*storedChunk // by encoding + chunk key
+	outputs map[string]*outputState // by stream name + encoding
+	// encoded counts chunks encoded and hashed counts chunk bytes hashed
+	// by the current publish; tests and logs use them.
+	encoded int
+	hashed  int64
+}
+
+func newAssembler(blobs blob.Store) *assembler {
+	return &assembler{blobs: blobs, chunks: map[string]*storedChunk{}, outputs: map[string]*outputState{}}
+}
+
+// sweep forgets chunks that the last publish did not use.
+func (a *assembler) sweep() {
+	for k, c := range a.chunks {
+		if !c.used {
+			delete(a.chunks, k)
+		}
+		c.used = false
+	}
+}
+
+// build assembles one stream over its (already filtered, ID-ordered)
+// entries, stores every encoding's new chunks and returns what it built.
 func (a *assembler) build(ctx context.Context, st format.Stream, entries []*format.Entry) (format.Built, error) {
 	out := format.Built{Name: st.Name, Encoded: map[format.Encoding]format.Blob{}}
 	header := st.Header(len(entries))
-
-	// Raw digest and size: hash the fragments in place.
-	h := sha256.New()
-	size := int64(0)
-	write := func(b []byte) {
-		h.Write(b)
-		size += int64(len(b))
-	}
-	write(header)
-	for _, e := range entries {
-		write(e.Fragments[st.Fragment])
-	}
-	write(st.Footer)
-	out.Raw = format.Blob{SHA256: hex.EncodeToString(h.Sum(nil)), Size: size}
-
 	chunks := chunkEntries(entries)
+	keys := make([]string, len(chunks))
+	for i, c := range chunks {
+		keys[i] = chunkKey(st.Fragment, c)
+	}
+	storeRaw := false
 	for _, enc := range st.Encodings {
-		b, err := a.buildEncoding(ctx, st, enc, header, chunks)
+		storeRaw = storeRaw || enc == format.Raw
+	}
+	raw, err := a.output(ctx, st, format.Raw, header, chunks, keys, storeRaw)
+	if err != nil {
+		return out, fmt.Errorf("assemble %s: %w", st.Name, err)
+	}
+	out.Raw = raw
+	for _, enc := range st.Encodings {
+		if enc == format.Raw {
+			out.Encoded[enc] = raw
+			continue
+		}
+		b, err := a.output(ctx, st, enc, header, chunks, keys, true)
 		if err != nil {
 			return out, fmt.Errorf("assemble %s (%s): %w", st.Name, encName(enc), err)
 		}
@@ -160,79 +186,133 @@ func (a *assembler) build(ctx context.Context, st format.Stream, entries []*form
 	return out, nil
 }
 
-func encName(enc format.Encoding) string {
-	if enc == format.Raw {
-		return "raw"
+// output assembles one output of a stream. With store, every part is a
+// blob and the result lists them; otherwise only digest and size are
+// computed (the decoded form that repomd.xml's open-checksum needs).
+func (a *assembler) output(ctx context.Context, st format.Stream, enc format.Encoding, header []byte, chunks [][]*format.Entry, keys []string, store bool) (format.Blob, error) {
+	id := st.Name + "\x00" + encName(enc)
+	if store {
+		id += "\x00stored"
 	}
-	return string(enc)
-}
-
-func (a *assembler) buildEncoding(ctx context.Context, st format.Stream, enc format.Encoding, header []byte, chunks [][]*format.Entry) (format.Blob, error) {
-	w, err := a.blobs.Create(ctx, 0)
+	head, err := encode(enc, header)
 	if err != nil {
 		return format.Blob{}, err
 	}
-	fail := func(err error) (format.Blob, error) {
-		_ = w.Cancel(context.WithoutCancel(ctx))
+	foot, err := encode(enc, st.Footer)
+	if err != nil {
 		return format.Blob{}, err
 	}
-	if enc == format.Raw {
-		if _, err := w.Write(header); err != nil {
-			return fail(err)
+	prev := a.outputs[id]
+	next := &outputState{head: head, keys: keys, states: make([][]byte, len(keys)+1), sizes: make([]int64, len(keys)+1)}
+	if store {
+		next.parts = make([]string, len(keys))
+	}
+
+	// Resume after the chunks that are the same as last time.
+	h := sha256.New()
+	same := 0
+	if prev != nil && bytes.Equal(prev.head, head) {
+		for same < len(keys) && same < len(prev.keys) && keys[same] == prev.keys[same] {
+			same++
 		}
-		for _, c := range chunks {
-			for _, e := range c {
-				if _, err := w.Write(e.Fragments[st.Fragment]); err != nil {
-					return fail(err)
-				}
-			}
+		if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(prev.states[same]); err != nil {
+			return format.Blob{}, err
 		}
-		if _, err := w.Write(st.Footer); err != nil {
-			return fail(err)
+		copy(next.states, prev.states[:same+1])
+		copy(next.sizes, prev.sizes[:same+1])
+		if store {
+			copy(next.parts, prev.parts[:same])
 		}
 	} else {
-		hb, err := encode(enc, header)
+		h.Write(head)
+		if next.states[0], err = marshalHash(h); err != nil {
+			return format.Blob{}, err
+		}
+		next.sizes[0] = int64(len(head))
+	}
+	size := next.sizes[same]
+	for i := same; i < len(chunks); i++ {
+		data, digest, err := a.chunk(ctx, st.Fragment, enc, keys[i], chunks[i], store)
 		if err != nil {
-			return fail(err)
+			return format.Blob{}, err
 		}
-		if _, err := w.Write(hb); err != nil {
-			return fail(err)
+		h.Write(data)
+		a.hashed += int64(len(data))
+		size += int64(len(data))
+		if next.states[i+1], err = marshalHash(h); err != nil {
+			return format.Blob{}, err
 		}
-		var raw []byte
-		for _, c := range chunks {
-			key := chunkKey(st.Fragment, enc, c)
-			cc, ok := a.cache.m[key]
-			if !ok {
-				raw = raw[:0]
-				for _, e := range c {
-					raw = append(raw, e.Fragments[st.Fragment]...)
-				}
-				data, err := encode(enc, raw)
-				if err != nil {
-					return fail(err)
-				}
-				cc = &cachedChunk{data: data}
-				a.cache.m[key] = cc
-				a.encoded++
-			}
-			cc.used = true
-			if _, err := w.Write(cc.data); err != nil {
-				return fail(err)
-			}
-		}
-		if len(st.Footer) > 0 {
-			fb, err := encode(enc, st.Footer)
-			if err != nil {
-				return fail(err)
-			}
-			if _, err := w.Write(fb); err != nil {
-				return fail(err)
-			}
+		next.sizes[i+1] = size
+		if store {
+			next.parts[i] = digest
 		}
 	}
-	info, err := w.Commit(ctx, "")
+	for i := 0; i < same && store; i++ {
+		if c := a.chunks[encName(enc)+"\x00"+keys[i]]; c != nil {
+			c.used = true
+		}
+	}
+	h.Write(foot)
+	size += int64(len(foot))
+	a.outputs[id] = next
+
+	res := format.Blob{SHA256: hex.EncodeToString(h.Sum(nil)), Size: size}
+	if store {
+		hp, err := a.put(ctx, head)
+		if err != nil {
+			return format.Blob{}, err
+		}
+		fp, err := a.put(ctx, foot)
+		if err != nil {
+			return format.Blob{}, err
+		}
+		res.Parts = make([]string, 0, len(next.parts)+2)
+		res.Parts = append(append(append(res.Parts, hp), next.parts...), fp)
+	}
+	return res, nil
+}
+
+func marshalHash(h hash.Hash) ([]byte, error) {
+	return h.(encoding.BinaryMarshaler).MarshalBinary()
+}
+
+// chunk returns the bytes of one chunk in one encoding and, with store, the
+// digest of its blob: from the store when it was encoded before, encoded
+// (and stored) otherwise.
+func (a *assembler) chunk(ctx context.Context, kind string, enc format.Encoding, key string, entries []*format.Entry, store bool) ([]byte, string, error) {
+	ck := encName(enc) + "\x00" + key
+	if c, ok := a.chunks[ck]; ok && store {
+		c.used = true
+		data, err := blob.ReadAll(ctx, a.blobs, blob.Digest(c.digest))
+		if err == nil {
+			return data, c.digest, nil
+		}
+		delete(a.chunks, ck) // lost: encode again
+	}
+	var raw []byte
+	for _, e := range entries {
+		raw = append(raw, e.Fragments[kind]...)
+	}
+	data, err := encode(enc, raw)
 	if err != nil {
-		return format.Blob{}, err
+		return nil, "", err
 	}
-	return format.Blob{SHA256: string(info.Digest), Size: info.Size}, nil
+	if !store {
+		return data, "", nil
+	}
+	a.encoded++
+	digest, err := a.put(ctx, data)
+	if err != nil {
+		return nil, "", err
+	}
+	a.chunks[ck] = &storedChunk{digest: digest, size: int64(len(data)), used: true}
+	return data, digest, nil
+}
+
+func (a *assembler) put(ctx context.Context, data []byte) (string, error) {
+	info, err := blob.Put(ctx, a.blobs, data)
+	if err != nil {
+		return "", err
+	}
+	return string(info.Digest), nil
 }

@@ -33,7 +33,7 @@ type publisher struct {
 
 	// Owned by the run goroutine.
 	state *pubState
-	cache *chunkCache
+	asm   *assembler
 }
 
 type waiter struct {
@@ -66,7 +66,7 @@ type waitResult struct {
 type pubState struct {
 	seq     int64                   // changes applied up to here
 	byID    map[int64]*format.Entry // live entries
-	sorted  []*format.Entry         // by Path
+	sorted  []*format.Entry         // by ID: uploads append
 	current int64                   // current generation number
 }
 
@@ -74,7 +74,7 @@ func newPublisher(s *Service, r *meta.Repo) *publisher {
 	return &publisher{
 		s: s, repoID: r.ID, name: r.Name, format: s.formats[r.Format],
 		kickc: make(chan struct{}, 1), stopc: make(chan struct{}),
-		cache: newChunkCache(),
+		asm: newAssembler(s.blobs),
 	}
 }
 
@@ -236,10 +236,11 @@ func (p *publisher) publishOnce(ctx context.Context) error {
 	if err == nil {
 		p.s.views.publishedGen(ctx, r, g)
 	}
-	p.cache.sweep()
+	p.asm.sweep()
 	d := time.Since(start)
 	p.s.opts.Metrics.Published(p.name, g.Number, d)
-	p.s.log.Debug("published", "repo", p.name, "generation", g.Number, "packages", len(p.state.sorted), "seq", upTo, "took", d)
+	p.s.log.Debug("published", "repo", p.name, "generation", g.Number, "packages", len(p.state.sorted), "seq", upTo,
+		"chunks_encoded", p.asm.encoded, "bytes_hashed", p.asm.hashed, "took", d)
 	p.done(upTo, g.Number)
 	return nil
 }
@@ -260,7 +261,7 @@ func (p *publisher) load(ctx context.Context, r *meta.Repo, upTo int64) error {
 	}
 	sort.Slice(st.sorted, func(i, j int) bool { return entryLess(st.sorted[i], st.sorted[j]) })
 	p.state = st
-	p.cache = newChunkCache()
+	p.asm = newAssembler(p.s.blobs)
 	return nil
 }
 
@@ -268,12 +269,7 @@ func entryOf(pk *meta.Package) *format.Entry {
 	return &format.Entry{ID: pk.ID, Scope: pk.Scope, Arch: pk.Arch, Path: pk.Path, Fragments: pk.Fragments}
 }
 
-func entryLess(a, b *format.Entry) bool {
-	if a.Path != b.Path {
-		return a.Path < b.Path
-	}
-	return a.ID < b.ID
-}
+func entryLess(a, b *format.Entry) bool { return a.ID < b.ID }
 
 // apply folds package changes into the in-memory state.
 func (p *publisher) apply(changes []meta.PackageChange) {
@@ -312,7 +308,8 @@ func (st *pubState) remove(e *format.Entry) {
 
 // build assembles a new generation from the in-memory state.
 func (p *publisher) build(ctx context.Context, upTo int64) (*meta.Generation, error) {
-	a := &assembler{blobs: p.s.blobs, cache: p.cache}
+	a := p.asm
+	a.encoded, a.hashed = 0, 0
 	streams := p.format.Streams(p.state.sorted)
 	built := make([]format.Built, 0, len(streams))
 	var sel []*format.Entry
@@ -334,9 +331,21 @@ func (p *publisher) build(ctx context.Context, upTo int64) (*meta.Generation, er
 	if err != nil {
 		return nil, fmt.Errorf("finish index: %w", err)
 	}
+	parts := map[string][]string{}
+	for _, b := range built {
+		for _, e := range b.Encoded {
+			parts[e.SHA256] = e.Parts
+		}
+	}
 	g := &meta.Generation{RepoID: p.repoID, Seq: upTo}
 	for _, f := range files {
 		gf := meta.GenFile{Path: f.Path, ContentType: f.ContentType, Digest: f.SHA256, Size: f.Size}
+		if f.Data == nil {
+			gf.Parts = parts[f.SHA256]
+			if len(gf.Parts) == 0 {
+				return nil, fmt.Errorf("finish index: %s names %s, which this publish did not assemble", f.Path, f.SHA256)
+			}
+		}
 		if f.Data != nil {
 			info, err := blob.Put(ctx, p.s.blobs, f.Data)
 			if err != nil {

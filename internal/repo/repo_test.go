@@ -49,7 +49,7 @@ func (lineFormat) Compare(a, b format.Identity) int { return strings.Compare(a.V
 func (lineFormat) Streams([]*format.Entry) []format.Stream {
 	return []format.Stream{{
 		Name: "idx", Fragment: "idx", Encodings: []format.Encoding{format.Gzip},
-		Header: func(n int) []byte { return []byte(fmt.Sprintf("count %d\n", n)) },
+		Header: func(int) []byte { return []byte("index\n") },
 		Footer: []byte("end\n"),
 	}}
 }
@@ -110,9 +110,17 @@ func (e *testEnv) index(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gzb, err := blob.ReadAll(context.Background(), e.blobs, blob.Digest(obj.Digest))
+	rd, err := e.svc.Open(context.Background(), obj)
 	if err != nil {
 		t.Fatal(err)
+	}
+	defer rd.Close()
+	gzb, err := io.ReadAll(rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if blob.DigestOf(gzb) != blob.Digest(obj.Digest) || int64(len(gzb)) != obj.Size {
+		t.Fatalf("%s: content does not match its digest or size", obj.Path)
 	}
 	zr, err := gzip.NewReader(bytes.NewReader(gzb))
 	if err != nil {
@@ -135,7 +143,7 @@ func TestUploadVisibleOnReturn(t *testing.T) {
 		t.Fatalf("created=%v generation=%d", res.Created, res.Generation)
 	}
 	idx := e.index(t)
-	if !strings.Contains(idx, "a 1 "+res.Package.Digest) || !strings.HasPrefix(idx, "count 1\n") || !strings.HasSuffix(idx, "end\n") {
+	if !strings.Contains(idx, "a 1 "+res.Package.Digest) || !strings.HasPrefix(idx, "index\n") || !strings.HasSuffix(idx, "end\n") {
 		t.Fatalf("index after upload:\n%s", idx)
 	}
 	obj, err := e.svc.Lookup(context.Background(), "r", "p/a-1")
@@ -260,55 +268,101 @@ func TestOldGenerationStaysReadable(t *testing.T) {
 	}
 }
 
-func TestChunksReencodedOnlyWhenChanged(t *testing.T) {
-	entries := make([]*format.Entry, 0, 2000)
-	for i := 0; i < 2000; i++ {
-		entries = append(entries, &format.Entry{ID: int64(i + 1), Path: fmt.Sprintf("p/%05d", i), Fragments: map[string][]byte{"idx": []byte(fmt.Sprintf("line %d\n", i))}})
-	}
-	dir := t.TempDir()
-	blobs, err := fsblob.Open(dir)
+// readParts returns the concatenation of an assembled output's parts.
+func readParts(t *testing.T, blobs blob.Store, b format.Blob) []byte {
+	t.Helper()
+	rd, err := OpenParts(context.Background(), blobs, b.Parts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := lineFormat{}.Streams(nil)[0]
-	a := &assembler{blobs: blobs, cache: newChunkCache()}
-	first, err := a.build(context.Background(), st, entries)
+	defer rd.Close()
+	data, err := io.ReadAll(rd)
 	if err != nil {
 		t.Fatal(err)
 	}
-	total := a.encoded
-	a.cache.sweep()
-	// Insert one entry in the middle.
-	mid := &format.Entry{ID: 9999, Path: "p/01000a", Fragments: map[string][]byte{"idx": []byte("new\n")}}
-	entries = append(entries[:1001], append([]*format.Entry{mid}, entries[1001:]...)...)
-	a.encoded = 0
-	second, err := a.build(context.Background(), st, entries)
+	if blob.DigestOf(data) != blob.Digest(b.SHA256) || int64(len(data)) != b.Size {
+		t.Fatal("assembled parts do not match the digest or size the assembler reported")
+	}
+	return data
+}
+
+func gunzip(t *testing.T, b []byte) []byte {
+	t.Helper()
+	zr, err := gzip.NewReader(bytes.NewReader(b))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a.encoded > 2 || total < 10 {
-		t.Fatalf("re-encoded %d of %d chunks after one insert", a.encoded, total)
-	}
-	// The assembled gzip decodes to exactly header + fragments + footer.
-	gz, _ := blob.ReadAll(context.Background(), blobs, blob.Digest(second.Encoded[format.Gzip].SHA256))
-	zr, _ := gzip.NewReader(bytes.NewReader(gz))
 	raw, err := io.ReadAll(zr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var want bytes.Buffer
-	want.WriteString("count 2001\n")
-	for _, e := range entries {
-		want.Write(e.Fragments["idx"])
+	return raw
+}
+
+func TestAssemblyWorkFollowsTheChange(t *testing.T) {
+	entry := func(id int) *format.Entry {
+		return &format.Entry{ID: int64(id), Path: fmt.Sprintf("p/%05d", id), Fragments: map[string][]byte{"idx": []byte(fmt.Sprintf("line %d %s\n", id, strings.Repeat("x", id%50)))}}
 	}
-	want.WriteString("end\n")
-	if !bytes.Equal(raw, want.Bytes()) {
-		t.Fatal("assembled stream differs from header+fragments+footer")
+	var entries []*format.Entry
+	for i := 1; i <= 5000; i++ {
+		entries = append(entries, entry(i))
 	}
-	if blob.DigestOf(raw) != blob.Digest(second.Raw.SHA256) || second.Raw.Size != int64(len(raw)) {
-		t.Fatal("raw digest or size wrong")
+	blobs, err := fsblob.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := lineFormat{}.Streams(nil)[0]
+	a := newAssembler(blobs)
+	check := func(what string) format.Built {
+		t.Helper()
+		a.encoded, a.hashed = 0, 0
+		b, err := a.build(context.Background(), st, entries)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.sweep()
+		var want bytes.Buffer
+		want.Write(st.Header(len(entries)))
+		for _, e := range entries {
+			want.Write(e.Fragments["idx"])
+		}
+		want.Write(st.Footer)
+		raw := gunzip(t, readParts(t, blobs, b.Encoded[format.Gzip]))
+		if !bytes.Equal(raw, want.Bytes()) {
+			t.Fatalf("%s: assembled stream differs from header+fragments+footer", what)
+		}
+		if blob.DigestOf(raw) != blob.Digest(b.Raw.SHA256) || b.Raw.Size != int64(len(raw)) {
+			t.Fatalf("%s: decoded digest or size wrong", what)
+		}
+		return b
+	}
+	first := check("first build")
+	total, fullHash := a.encoded, a.hashed
+
+	// An upload appends: one chunk is encoded again and only the tail is
+	// hashed again.
+	entries = append(entries, entry(5001))
+	second := check("append")
+	if a.encoded > 1 || a.hashed > fullHash/10 || total < 10 {
+		t.Fatalf("append: encoded %d of %d chunks, hashed %d of %d bytes", a.encoded, total, a.hashed, fullHash)
 	}
 	if first.Raw.SHA256 == second.Raw.SHA256 {
 		t.Fatal("digest did not change")
+	}
+	// Removing a package in the middle encodes one chunk again.
+	entries = append(entries[:2500], entries[2501:]...)
+	check("remove")
+	if a.encoded > 1 {
+		t.Fatalf("remove: encoded %d chunks", a.encoded)
+	}
+	// A rebuild from scratch (another assembler) gives the same bytes.
+	again := newAssembler(blobs)
+	b, err := again.build(context.Background(), st, entries)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := check("unchanged")
+	if b.Encoded[format.Gzip].SHA256 != last.Encoded[format.Gzip].SHA256 || a.encoded != 0 {
+		t.Fatalf("rebuild differs from the incremental result, or an unchanged build encoded %d chunks", a.encoded)
 	}
 }

@@ -24,6 +24,9 @@ type Object struct {
 	Package bool
 	// Generation is the generation the object was found in.
 	Generation int64
+	// Parts are the blobs whose concatenation the object is; empty when
+	// it is the single blob Digest.
+	Parts []string
 }
 
 // views holds each repository's retained generations in memory for the
@@ -161,7 +164,7 @@ func (s *Service) Lookup(ctx context.Context, repoName, p string) (*Object, erro
 			continue // pruned meanwhile
 		}
 		if f, ok := files[p]; ok {
-			return &Object{Path: p, Digest: f.Digest, Size: f.Size, ContentType: f.ContentType, ModTime: gv.created, Generation: gv.number}, nil
+			return &Object{Path: p, Digest: f.Digest, Size: f.Size, ContentType: f.ContentType, ModTime: gv.created, Generation: gv.number, Parts: f.Parts}, nil
 		}
 		pk, err := s.meta.PackageByPath(ctx, v.repo.ID, p, gv.seq)
 		if err == nil {

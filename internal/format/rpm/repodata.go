@@ -46,16 +46,14 @@ var streamDefs = [...]struct {
 func (f *Format) Streams(entries []*format.Entry) []format.Stream {
 	out := make([]format.Stream, 0, len(streamDefs))
 	for _, sd := range streamDefs {
-		open := xmlDecl + "<" + sd.root + " " + sd.ns + ` packages="`
+		header := []byte(xmlDecl + "<" + sd.root + " " + sd.ns + ">\n")
 		out = append(out, format.Stream{
 			Name:     sd.name,
 			Fragment: sd.name,
-			Header: func(count int) []byte {
-				b := make([]byte, 0, len(open)+24)
-				b = append(b, open...)
-				b = strconv.AppendInt(b, int64(count), 10)
-				return append(b, "\">\n"...)
-			},
+			// The root element carries no packages="N" count (see the
+			// package comment): with it, every publish would change the
+			// first bytes of every file and force re-hashing all of it.
+			Header:    func(int) []byte { return header },
 			Footer:    []byte("</" + sd.root + ">"),
 			Encodings: []format.Encoding{format.Gzip},
 		})

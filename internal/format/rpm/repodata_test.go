@@ -16,9 +16,9 @@ func TestStreams(t *testing.T) {
 	want := []struct {
 		name, header, footer string
 	}{
-		{Primary, `<?xml version="1.0" encoding="UTF-8"?>` + "\n" + `<metadata xmlns="http://linux.duke.edu/metadata/common" xmlns:rpm="http://linux.duke.edu/metadata/rpm" packages="3">` + "\n", "</metadata>"},
-		{Filelists, `<?xml version="1.0" encoding="UTF-8"?>` + "\n" + `<filelists xmlns="http://linux.duke.edu/metadata/filelists" packages="3">` + "\n", "</filelists>"},
-		{Other, `<?xml version="1.0" encoding="UTF-8"?>` + "\n" + `<otherdata xmlns="http://linux.duke.edu/metadata/other" packages="3">` + "\n", "</otherdata>"},
+		{Primary, `<?xml version="1.0" encoding="UTF-8"?>` + "\n" + `<metadata xmlns="http://linux.duke.edu/metadata/common" xmlns:rpm="http://linux.duke.edu/metadata/rpm">` + "\n", "</metadata>"},
+		{Filelists, `<?xml version="1.0" encoding="UTF-8"?>` + "\n" + `<filelists xmlns="http://linux.duke.edu/metadata/filelists">` + "\n", "</filelists>"},
+		{Other, `<?xml version="1.0" encoding="UTF-8"?>` + "\n" + `<otherdata xmlns="http://linux.duke.edu/metadata/other">` + "\n", "</otherdata>"},
 	}
 	if len(streams) != len(want) {
 		t.Fatalf("got %d streams, want %d", len(streams), len(want))

@@ -32,6 +32,15 @@
 // arch that is empty or contains '/' (or a name starting with '.'), which
 // could not be used in Package.Path.
 //
+// The root elements of primary, filelists and other carry no packages="N"
+// attribute. createrepo_c writes it, but no client needs it (libsolv, and
+// so dnf and zypper, ignore it; yum uses it for a progress bar only), and
+// it sits in the first bytes of each file: with it, adding one package
+// would change the start of every file, and the SHA-256 that repomd.xml
+// gives for the file and its decompressed content would have to be
+// computed over the whole repository again on every publish. Without it
+// the publisher resumes hashing after the last unchanged chunk.
+//
 // repomd.xml lists primary, filelists and other only, each with the
 // publish time as its timestamp (createrepo_c uses the files' mtimes).
 //

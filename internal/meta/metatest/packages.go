@@ -288,6 +288,8 @@ func testDigestReferenced(t *testing.T, s meta.Store) {
 	removePackage(t, s, gone)
 	g := &meta.Generation{RepoID: r.ID, Seq: lastSeq(t, s), Files: []meta.GenFile{
 		{Path: "repodata/repomd.xml", Digest: digestOf("repomd"), Size: 3000, ContentType: "application/xml"},
+		{Path: "repodata/x-primary.xml.gz", Digest: digestOf("whole"), Size: 30, ContentType: "application/gzip",
+			Parts: []string{digestOf("part1"), digestOf("part2"), digestOf("part3")}},
 	}}
 	if _, err := s.Publish(ctx, g, 0); err != nil {
 		t.Fatalf("Publish: %v", err)
@@ -301,6 +303,8 @@ func testDigestReferenced(t *testing.T, s meta.Store) {
 		{"live package", live.Digest, true},
 		{"removed package", gone.Digest, true},
 		{"generation file", digestOf("repomd"), true},
+		{"first part of a file", digestOf("part1"), true},
+		{"last part of a file", digestOf("part3"), true},
 		{"unknown", digestOf("unknown"), false},
 	}
 	for _, tc := range cases {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/packyard/packyard/internal/meta"
@@ -49,7 +50,7 @@ func (s *Store) Publish(ctx context.Context, g *meta.Generation, prev int64) (in
 	return seq, nil
 }
 
-// genFilesPerInsert bounds the rows of one INSERT: 4 parameters each, well
+// genFilesPerInsert bounds the rows of one INSERT: 5 parameters each, well
 // under SQLite's and PostgreSQL's parameter limits.
 const genFilesPerInsert = 500
 
@@ -58,16 +59,16 @@ func insertGenFiles(ctx context.Context, tx *sql.Tx, repoID, number int64, files
 	for len(files) > 0 {
 		n := min(len(files), genFilesPerInsert)
 		var stmt []byte
-		stmt = append(stmt, `INSERT INTO generation_files (repo_id, number, path, digest, size, content_type) VALUES `...)
-		args := make([]any, 0, 2+4*n)
+		stmt = append(stmt, `INSERT INTO generation_files (repo_id, number, path, digest, size, content_type, parts) VALUES `...)
+		args := make([]any, 0, 2+5*n)
 		args = append(args, repoID, number)
 		for i, f := range files[:n] {
 			if i > 0 {
 				stmt = append(stmt, ", "...)
 			}
 			k := len(args)
-			stmt = fmt.Appendf(stmt, "($1, $2, $%d, $%d, $%d, $%d)", k+1, k+2, k+3, k+4)
-			args = append(args, f.Path, f.Digest, f.Size, f.ContentType)
+			stmt = fmt.Appendf(stmt, "($1, $2, $%d, $%d, $%d, $%d, $%d)", k+1, k+2, k+3, k+4, k+5)
+			args = append(args, f.Path, f.Digest, f.Size, f.ContentType, strings.Join(f.Parts, ""))
 		}
 		if _, err := tx.ExecContext(ctx, string(stmt), args...); err != nil {
 			return err
@@ -95,7 +96,7 @@ func (s *Store) GetGeneration(ctx context.Context, repoID, number int64) (*meta.
 		return nil, fmt.Errorf("get generation %d of repository %d: %w", number, repoID, err)
 	}
 	g.CreatedAt = fromNanos(created)
-	rows, err := tx.QueryContext(ctx, `SELECT path, digest, size, content_type FROM generation_files
+	rows, err := tx.QueryContext(ctx, `SELECT path, digest, size, content_type, parts FROM generation_files
 		WHERE repo_id = $1 AND number = $2 ORDER BY path`, repoID, number)
 	if err != nil {
 		return nil, fmt.Errorf("get files of generation %d of repository %d: %w", number, repoID, err)
@@ -103,9 +104,11 @@ func (s *Store) GetGeneration(ctx context.Context, repoID, number int64) (*meta.
 	defer rows.Close()
 	for rows.Next() {
 		var f meta.GenFile
-		if err := rows.Scan(&f.Path, &f.Digest, &f.Size, &f.ContentType); err != nil {
+		var parts string
+		if err := rows.Scan(&f.Path, &f.Digest, &f.Size, &f.ContentType, &parts); err != nil {
 			return nil, fmt.Errorf("get files of generation %d of repository %d: %w", number, repoID, err)
 		}
+		f.Parts = splitParts(parts)
 		g.Files = append(g.Files, f)
 	}
 	if err := rows.Err(); err != nil {
@@ -168,4 +171,17 @@ func (s *Store) PruneGenerations(ctx context.Context, repoID int64, before time.
 	}
 	slices.Sort(deleted)
 	return deleted, nil
+}
+
+// splitParts splits concatenated 64-character hex digests.
+func splitParts(s string) []string {
+	if s == "" {
+		return nil
+	}
+	out := make([]string, 0, len(s)/64)
+	for len(s) >= 64 {
+		out = append(out, s[:64])
+		s = s[64:]
+	}
+	return out
 }

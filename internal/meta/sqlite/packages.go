@@ -366,7 +366,8 @@ func setFragment(p *meta.Package, kind string, data []byte) {
 func (s *Store) DigestReferenced(ctx context.Context, digest string) (bool, error) {
 	var ref bool
 	err := s.r.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM packages WHERE digest = $1)
-		OR EXISTS (SELECT 1 FROM generation_files WHERE digest = $1)`, digest).Scan(&ref)
+		OR EXISTS (SELECT 1 FROM generation_files WHERE digest = $1)
+		OR EXISTS (SELECT 1 FROM generation_files WHERE parts LIKE '%' || $1 || '%')`, digest).Scan(&ref)
 	if err != nil {
 		return false, fmt.Errorf("is blob %s referenced: %w", digest, err)
 	}
