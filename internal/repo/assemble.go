@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"sync"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
@@ -120,17 +121,23 @@ type storedChunk struct {
 // encoding) between publishes: the bytes before the first chunk, the chunk
 // keys, their blobs and the hash state after each of them.
 type outputState struct {
-	head   []byte
-	keys   []string
-	parts  []string // blob per chunk; nil for hash-only outputs
-	states [][]byte // states[i]: SHA-256 state after head and chunks[:i]
-	sizes  []int64
+	head []byte
+	// headPart and footPart are the blobs of head and foot (stored outputs).
+	headPart, footPart string
+	foot               []byte
+	keys               []string
+	parts              []string // blob per chunk; nil for hash-only outputs
+	states             [][]byte // states[i]: SHA-256 state after head and chunks[:i]
+	sizes              []int64
 }
 
 // assembler builds the streams of a repository's publishes. It is owned by
 // the repository's publisher goroutine.
 type assembler struct {
-	blobs   blob.Store
+	blobs blob.Store
+	// mu guards the maps and counters: the streams of one publish are
+	// built concurrently.
+	mu      sync.Mutex
 	chunks  map[string]*storedChunk // by encoding + chunk key
 	outputs map[string]*outputState // by stream name + encoding
 	// encoded counts chunks encoded and hashed counts chunk bytes hashed
@@ -202,7 +209,9 @@ func (a *assembler) output(ctx context.Context, st format.Stream, enc format.Enc
 	if err != nil {
 		return format.Blob{}, err
 	}
+	a.mu.Lock()
 	prev := a.outputs[id]
+	a.mu.Unlock()
 	next := &outputState{head: head, keys: keys, states: make([][]byte, len(keys)+1), sizes: make([]int64, len(keys)+1)}
 	if store {
 		next.parts = make([]string, len(keys))
@@ -237,7 +246,9 @@ func (a *assembler) output(ctx context.Context, st format.Stream, enc format.Enc
 			return format.Blob{}, err
 		}
 		h.Write(data)
+		a.mu.Lock()
 		a.hashed += int64(len(data))
+		a.mu.Unlock()
 		size += int64(len(data))
 		if next.states[i+1], err = marshalHash(h); err != nil {
 			return format.Blob{}, err
@@ -247,25 +258,32 @@ func (a *assembler) output(ctx context.Context, st format.Stream, enc format.Enc
 			next.parts[i] = digest
 		}
 	}
+	a.mu.Lock()
 	for i := 0; i < same && store; i++ {
 		if c := a.chunks[encName(enc)+"\x00"+keys[i]]; c != nil {
 			c.used = true
 		}
 	}
+	a.outputs[id] = next
+	a.mu.Unlock()
 	h.Write(foot)
 	size += int64(len(foot))
-	a.outputs[id] = next
 
 	res := format.Blob{SHA256: hex.EncodeToString(h.Sum(nil)), Size: size}
 	if store {
-		hp, err := a.put(ctx, head)
-		if err != nil {
+		// Header and footer rarely change: store them only when they do.
+		hp, fp := "", ""
+		if prev != nil && bytes.Equal(prev.head, head) && prev.headPart != "" {
+			hp = prev.headPart
+		} else if hp, err = a.put(ctx, head); err != nil {
 			return format.Blob{}, err
 		}
-		fp, err := a.put(ctx, foot)
-		if err != nil {
+		if prev != nil && bytes.Equal(prev.foot, foot) && prev.footPart != "" {
+			fp = prev.footPart
+		} else if fp, err = a.put(ctx, foot); err != nil {
 			return format.Blob{}, err
 		}
+		next.headPart, next.footPart, next.foot = hp, fp, foot
 		res.Parts = make([]string, 0, len(next.parts)+2)
 		res.Parts = append(append(append(res.Parts, hp), next.parts...), fp)
 	}
@@ -281,13 +299,18 @@ func marshalHash(h hash.Hash) ([]byte, error) {
 // (and stored) otherwise.
 func (a *assembler) chunk(ctx context.Context, kind string, enc format.Encoding, key string, entries []*format.Entry, store bool) ([]byte, string, error) {
 	ck := encName(enc) + "\x00" + key
-	if c, ok := a.chunks[ck]; ok && store {
+	a.mu.Lock()
+	c, ok := a.chunks[ck]
+	if ok && store {
 		c.used = true
+	}
+	a.mu.Unlock()
+	if ok && store {
 		data, err := blob.ReadAll(ctx, a.blobs, blob.Digest(c.digest))
 		if err == nil {
 			return data, c.digest, nil
 		}
-		delete(a.chunks, ck) // lost: encode again
+		// Lost from the store: encode it again below.
 	}
 	var raw []byte
 	for _, e := range entries {
@@ -300,12 +323,14 @@ func (a *assembler) chunk(ctx context.Context, kind string, enc format.Encoding,
 	if !store {
 		return data, "", nil
 	}
-	a.encoded++
 	digest, err := a.put(ctx, data)
 	if err != nil {
 		return nil, "", err
 	}
+	a.mu.Lock()
+	a.encoded++
 	a.chunks[ck] = &storedChunk{digest: digest, size: int64(len(data)), used: true}
+	a.mu.Unlock()
 	return data, digest, nil
 }
 

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/packyard/packyard/internal/blob"
 	"github.com/packyard/packyard/internal/format"
 	"github.com/packyard/packyard/internal/meta"
@@ -311,20 +313,28 @@ func (p *publisher) build(ctx context.Context, upTo int64) (*meta.Generation, er
 	a := p.asm
 	a.encoded, a.hashed = 0, 0
 	streams := p.format.Streams(p.state.sorted)
-	built := make([]format.Built, 0, len(streams))
-	var sel []*format.Entry
-	for _, st := range streams {
-		sel = sel[:0]
-		for _, e := range p.state.sorted {
-			if st.Match == nil || st.Match(e) {
-				sel = append(sel, e)
+	built := make([]format.Built, len(streams))
+	// Streams are independent: build them at once, so their chunk writes
+	// and fsyncs overlap.
+	g, gctx := errgroup.WithContext(ctx)
+	for i, st := range streams {
+		g.Go(func() error {
+			sel := p.state.sorted
+			if st.Match != nil {
+				sel = nil
+				for _, e := range p.state.sorted {
+					if st.Match(e) {
+						sel = append(sel, e)
+					}
+				}
 			}
-		}
-		b, err := a.build(ctx, st, sel)
-		if err != nil {
-			return nil, err
-		}
-		built = append(built, b)
+			b, err := a.build(gctx, st, sel)
+			built[i] = b
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
 	}
 	now := p.s.opts.Now().UTC()
 	files, err := p.format.Finish(built, format.PublishOptions{RepoName: p.name, Time: now, Revision: now.Unix()})
@@ -337,7 +347,7 @@ func (p *publisher) build(ctx context.Context, upTo int64) (*meta.Generation, er
 			parts[e.SHA256] = e.Parts
 		}
 	}
-	g := &meta.Generation{RepoID: p.repoID, Seq: upTo}
+	gen := &meta.Generation{RepoID: p.repoID, Seq: upTo}
 	for _, f := range files {
 		gf := meta.GenFile{Path: f.Path, ContentType: f.ContentType, Digest: f.SHA256, Size: f.Size}
 		if f.Data == nil {
@@ -353,7 +363,7 @@ func (p *publisher) build(ctx context.Context, upTo int64) (*meta.Generation, er
 			}
 			gf.Digest, gf.Size = string(info.Digest), info.Size
 		}
-		g.Files = append(g.Files, gf)
+		gen.Files = append(gen.Files, gf)
 	}
-	return g, nil
+	return gen, nil
 }

@@ -23,54 +23,86 @@ const identityWhere = `p.repo_id = $1 AND p.removed_seq = 0 AND p.scope = $2 AND
 
 // AddPackage inserts p with its fragments and appends a package.added event.
 func (s *Store) AddPackage(ctx context.Context, p *meta.Package) (*meta.Package, error) {
-	var (
-		existing   *meta.Package
-		id, seq    int64
-		uploadedAt = nanos(p.UploadedAt)
-	)
+	r := s.adds.add(ctx, p, s.addBatch)
+	if errors.Is(r.err, meta.ErrExists) {
+		return r.existing, fmt.Errorf("add package %s to repository %d: %s is there: %w",
+			p.Path, p.RepoID, r.existing.Path, r.err)
+	}
+	if r.err != nil {
+		return nil, fmt.Errorf("add package %s to repository %d: %w", p.Path, p.RepoID, r.err)
+	}
+	p.ID, p.AddedSeq, p.RemovedSeq = r.id, r.seq, 0
+	return p, nil
+}
+
+// addBatch inserts a batch of packages in one transaction (one fsync),
+// each inside its own savepoint so that one failing package leaves the
+// others in.
+func (s *Store) addBatch(batch []*addRequest) {
+	ctx := context.Background()
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		repo, err := s.repoName(ctx, tx, p.RepoID)
-		if err != nil {
-			return err
-		}
-		// The partial unique indexes on live identity and live path turn a
-		// duplicate into "no row inserted", which is how the conflict is
-		// detected without parsing driver errors.
-		err = tx.StmtContext(ctx, s.stmtInsertPackage).QueryRowContext(ctx,
-			p.RepoID, p.Scope, p.Name, p.Epoch, p.Version, p.Release, p.Arch,
-			p.Path, p.Digest, p.Size, p.Summary, p.UploadedBy, uploadedAt).Scan(&id)
-		if errors.Is(err, sql.ErrNoRows) {
-			existing, err = conflicting(ctx, tx, p)
-			if err != nil {
+		for _, r := range batch {
+			if r.err = r.ctx.Err(); r.err != nil {
+				continue
+			}
+			if _, err := tx.ExecContext(ctx, `SAVEPOINT add_package`); err != nil {
 				return err
 			}
-			return meta.ErrExists
-		}
-		if err != nil {
-			return err
-		}
-		ins := tx.StmtContext(ctx, s.stmtInsertFragment)
-		for kind, data := range p.Fragments {
-			if _, err := ins.ExecContext(ctx, id, kind, blob(data)); err != nil {
-				return fmt.Errorf("insert fragment %q: %w", kind, err)
+			r.existing, r.id, r.seq, r.err = s.addOne(ctx, tx, r.p)
+			if r.err != nil && !errors.Is(r.err, meta.ErrExists) {
+				if _, err := tx.ExecContext(ctx, `ROLLBACK TO add_package`); err != nil {
+					return err
+				}
+			}
+			if _, err := tx.ExecContext(ctx, `RELEASE add_package`); err != nil {
+				return err
 			}
 		}
-		seq, err = s.appendEvent(ctx, tx, meta.EventPackageAdded, repo, packageEvent(id, p), now())
-		if err != nil {
-			return err
-		}
-		_, err = tx.StmtContext(ctx, s.stmtSetAddedSeq).ExecContext(ctx, seq, id)
-		return err
+		return nil
 	})
-	if errors.Is(err, meta.ErrExists) {
-		return existing, fmt.Errorf("add package %s to repository %d: %s is there: %w",
-			p.Path, p.RepoID, existing.Path, err)
+	if err != nil {
+		for _, r := range batch {
+			if r.err == nil {
+				r.err = err
+			}
+		}
+	}
+}
+
+// addOne inserts one package with its fragments and its event in tx.
+func (s *Store) addOne(ctx context.Context, tx *sql.Tx, p *meta.Package) (existing *meta.Package, id, seq int64, err error) {
+	repo, err := s.repoName(ctx, tx, p.RepoID)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	// The partial unique indexes on live identity and live path turn a
+	// duplicate into "no row inserted", which is how the conflict is
+	// detected without parsing driver errors.
+	err = tx.StmtContext(ctx, s.stmtInsertPackage).QueryRowContext(ctx,
+		p.RepoID, p.Scope, p.Name, p.Epoch, p.Version, p.Release, p.Arch,
+		p.Path, p.Digest, p.Size, p.Summary, p.UploadedBy, nanos(p.UploadedAt)).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		existing, err = conflicting(ctx, tx, p)
+		if err != nil {
+			return nil, 0, 0, err
+		}
+		return existing, 0, 0, meta.ErrExists
 	}
 	if err != nil {
-		return nil, fmt.Errorf("add package %s to repository %d: %w", p.Path, p.RepoID, err)
+		return nil, 0, 0, err
 	}
-	p.ID, p.AddedSeq, p.RemovedSeq = id, seq, 0
-	return p, nil
+	ins := tx.StmtContext(ctx, s.stmtInsertFragment)
+	for kind, data := range p.Fragments {
+		if _, err := ins.ExecContext(ctx, id, kind, blob(data)); err != nil {
+			return nil, 0, 0, fmt.Errorf("insert fragment %q: %w", kind, err)
+		}
+	}
+	seq, err = s.appendEvent(ctx, tx, meta.EventPackageAdded, repo, packageEvent(id, p), now())
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	_, err = tx.StmtContext(ctx, s.stmtSetAddedSeq).ExecContext(ctx, seq, id)
+	return nil, id, seq, err
 }
 
 // conflicting returns the live package that kept p from being inserted:

@@ -49,6 +49,9 @@ type Store struct {
 	// Statements of the upload path, parsed once; transactions use them
 	// through Tx.StmtContext.
 	stmtRepoName, stmtInsertPackage, stmtInsertFragment, stmtInsertEvent, stmtSetAddedSeq *sql.Stmt
+
+	// adds folds concurrent AddPackage calls into shared transactions.
+	adds groupCommit
 }
 
 // Statements prepared by Open.
