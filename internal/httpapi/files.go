@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/packyard/packyard/internal/blob"
 	"github.com/packyard/packyard/internal/meta"
@@ -67,8 +68,18 @@ func (s *Server) serveObject(w http.ResponseWriter, r *http.Request, obj *repo.O
 	h.Set("Content-Type", ct)
 	h.Set("Cache-Control", cacheControl(obj))
 	h.Set("X-Packyard-Generation", fmt.Sprint(obj.Generation))
+	// A reader that stalls must not hold the connection forever, but a
+	// slow link must still get a large package: the deadline allows the
+	// idle timeout plus the size at minDownloadRate. (A deadline set once
+	// keeps sendfile; a per-write one would not.)
+	budget := s.opts.BodyIdleTimeout + time.Duration(obj.Size/minDownloadRate)*time.Second
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(budget))
 	http.ServeContent(w, r, path.Base(obj.Path), obj.ModTime, rd)
 }
+
+// minDownloadRate is the slowest transfer, in bytes per second, that a
+// download may run at before its connection is closed.
+const minDownloadRate = 16 << 10
 
 // cacheControl marks content-addressed files immutable; pointer files
 // (repomd.xml, InRelease, *.db) get a short max-age.

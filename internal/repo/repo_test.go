@@ -70,6 +70,11 @@ type testEnv struct {
 
 func newEnv(t *testing.T) *testEnv {
 	t.Helper()
+	return newEnvOpts(t, Options{MaxUploadSize: 1 << 20, GenerationGrace: time.Hour})
+}
+
+func newEnvOpts(t *testing.T, opts Options) *testEnv {
+	t.Helper()
 	dir := t.TempDir()
 	blobs, err := fsblob.Open(dir + "/blobs")
 	if err != nil {
@@ -79,7 +84,7 @@ func newEnv(t *testing.T) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := New(blobs, m, []format.Format{lineFormat{}}, slog.New(slog.NewTextHandler(io.Discard, nil)), Options{MaxUploadSize: 1 << 20, GenerationGrace: time.Hour})
+	svc := New(blobs, m, []format.Format{lineFormat{}}, slog.New(slog.NewTextHandler(io.Discard, nil)), opts)
 	if err := svc.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -364,5 +369,38 @@ func TestAssemblyWorkFollowsTheChange(t *testing.T) {
 	last := check("unchanged")
 	if b.Encoded[format.Gzip].SHA256 != last.Encoded[format.Gzip].SHA256 || a.encoded != 0 {
 		t.Fatalf("rebuild differs from the incremental result, or an unchanged build encoded %d chunks", a.encoded)
+	}
+}
+
+func TestRetentionKeepsTheNewestGenerations(t *testing.T) {
+	e := newEnvOpts(t, Options{MaxUploadSize: 1 << 20, GenerationGrace: 0, KeepGenerations: 3})
+	ctx := context.Background()
+	var indexes []string // the INDEX file of each generation, oldest first
+	for i := 0; i < 6; i++ {
+		if _, err := e.upload(fmt.Sprintf("p%d", i), "1", "x", true); err != nil {
+			t.Fatal(err)
+		}
+		obj, err := e.svc.Lookup(ctx, "r", "INDEX")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := blob.ReadAll(ctx, e.blobs, blob.Digest(obj.Digest))
+		gz, _, _ := strings.Cut(string(b), " ")
+		indexes = append(indexes, "idx/"+gz+".gz")
+	}
+	if err := e.svc.PruneGenerations(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r, _ := e.meta.GetRepo(ctx, "r")
+	gens, err := e.meta.ListGenerations(ctx, r.ID)
+	if err != nil || len(gens) != 3 || gens[0].Number != r.CurrentGeneration {
+		t.Fatalf("after pruning: %d generations (%v), want the newest 3 with the current first", len(gens), err)
+	}
+	// Files of the 3 newest generations are still served, older ones not.
+	for i, p := range indexes {
+		_, err := e.svc.Lookup(ctx, "r", p)
+		if kept := i >= len(indexes)-3; kept != (err == nil) {
+			t.Errorf("generation file %d (%s): lookup error %v, want kept=%v", i, p, err, kept)
+		}
 	}
 }

@@ -316,6 +316,7 @@ func (s *Service) PruneGenerations(ctx context.Context) error {
 			return fmt.Errorf("prune generations of %q: %w", r.Name, err)
 		}
 		if len(n) > 0 {
+			s.views.dropGenerations(r.Name, n)
 			s.log.Info("pruned generations", "repo", r.Name, "count", len(n))
 		}
 	}

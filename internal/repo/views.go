@@ -83,6 +83,27 @@ func toGenView(g *meta.Generation) *genView {
 	return gv
 }
 
+// dropGenerations forgets pruned generations of a repository.
+func (vs *views) dropGenerations(name string, numbers []int64) {
+	gone := make(map[int64]bool, len(numbers))
+	for _, n := range numbers {
+		gone[n] = true
+	}
+	vs.mu.Lock()
+	defer vs.mu.Unlock()
+	old := vs.m[name]
+	if old == nil {
+		return
+	}
+	v := &view{repo: old.repo}
+	for _, gv := range old.gens {
+		if !gone[gv.number] {
+			v.gens = append(v.gens, gv)
+		}
+	}
+	vs.m[name] = v
+}
+
 // publishedGen records that g is now the current generation of r and
 // refreshes the list of retained generations.
 func (vs *views) publishedGen(ctx context.Context, r *meta.Repo, g *meta.Generation) {
