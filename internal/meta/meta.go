@@ -252,6 +252,9 @@ type Store interface {
 	// PackageChanges over the same range. It stops at and returns fn's
 	// first error.
 	LivePackages(ctx context.Context, repoID, upTo int64, fn func(*Package) error) error
+	// Fragments returns the fragments of the given packages of a repository
+	// (live or removed), keyed by package ID; unknown IDs are left out.
+	Fragments(ctx context.Context, repoID int64, ids []int64) (map[int64]map[string][]byte, error)
 	// DigestReferenced reports whether any package (live or removed) or
 	// retained generation names the blob digest (as a file or a part).
 	DigestReferenced(ctx context.Context, digest string) (bool, error)

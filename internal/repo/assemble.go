@@ -144,10 +144,67 @@ type assembler struct {
 	// by the current publish; tests and logs use them.
 	encoded int
 	hashed  int64
+
+	// Entries do not keep their fragments between publishes (a large
+	// repository's fragments would not fit the memory budget); load reads
+	// the fragments of the entries a publish re-encodes, into loaded.
+	load   func(ctx context.Context, ids []int64) (map[int64]map[string][]byte, error)
+	loaded map[int64]map[string][]byte
 }
 
-func newAssembler(blobs blob.Store) *assembler {
-	return &assembler{blobs: blobs, chunks: map[string]*storedChunk{}, outputs: map[string]*outputState{}}
+func newAssembler(blobs blob.Store, load func(ctx context.Context, ids []int64) (map[int64]map[string][]byte, error)) *assembler {
+	return &assembler{blobs: blobs, chunks: map[string]*storedChunk{}, outputs: map[string]*outputState{},
+		load: load, loaded: map[int64]map[string][]byte{}}
+}
+
+// fragments returns the fragments of a chunk's entries, loading the ones
+// that are not in memory.
+func (a *assembler) fragments(ctx context.Context, entries []*format.Entry) ([]map[string][]byte, error) {
+	out := make([]map[string][]byte, len(entries))
+	var missing []int64
+	a.mu.Lock()
+	for i, e := range entries {
+		if e.Fragments != nil {
+			out[i] = e.Fragments
+		} else if f, ok := a.loaded[e.ID]; ok {
+			out[i] = f
+		} else {
+			missing = append(missing, e.ID)
+		}
+	}
+	a.mu.Unlock()
+	if len(missing) == 0 {
+		return out, nil
+	}
+	if a.load == nil {
+		return nil, fmt.Errorf("fragments of %d packages are not in memory", len(missing))
+	}
+	m, err := a.load(ctx, missing)
+	if err != nil {
+		return nil, fmt.Errorf("load fragments: %w", err)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for id, f := range m {
+		a.loaded[id] = f
+	}
+	for i, e := range entries {
+		if out[i] == nil {
+			if out[i] = a.loaded[e.ID]; out[i] == nil {
+				return nil, fmt.Errorf("fragments of package %d are missing from the metadata store", e.ID)
+			}
+		}
+	}
+	return out, nil
+}
+
+// forget drops fragments after a publish: entries keep only what a chunk
+// key needs.
+func (a *assembler) forget(entries []*format.Entry) {
+	for _, e := range entries {
+		e.Fragments = nil
+	}
+	a.loaded = map[int64]map[string][]byte{}
 }
 
 // sweep forgets chunks that the last publish did not use.
@@ -312,9 +369,13 @@ func (a *assembler) chunk(ctx context.Context, kind string, enc format.Encoding,
 		}
 		// Lost from the store: encode it again below.
 	}
+	frags, err := a.fragments(ctx, entries)
+	if err != nil {
+		return nil, "", err
+	}
 	var raw []byte
-	for _, e := range entries {
-		raw = append(raw, e.Fragments[kind]...)
+	for _, f := range frags {
+		raw = append(raw, f[kind]...)
 	}
 	data, err := encode(enc, raw)
 	if err != nil {

@@ -73,11 +73,12 @@ type pubState struct {
 }
 
 func newPublisher(s *Service, r *meta.Repo) *publisher {
-	return &publisher{
+	p := &publisher{
 		s: s, repoID: r.ID, name: r.Name, format: s.formats[r.Format],
 		kickc: make(chan struct{}, 1), stopc: make(chan struct{}),
-		asm: newAssembler(s.blobs),
 	}
+	p.asm = p.newAssembler()
+	return p
 }
 
 func (p *publisher) kick() {
@@ -239,6 +240,7 @@ func (p *publisher) publishOnce(ctx context.Context) error {
 		p.s.views.publishedGen(ctx, r, g)
 	}
 	p.asm.sweep()
+	p.asm.forget(p.state.sorted)
 	d := time.Since(start)
 	p.s.opts.Metrics.Published(p.name, g.Number, d)
 	p.s.log.Debug("published", "repo", p.name, "generation", g.Number, "packages", len(p.state.sorted), "seq", upTo,
@@ -247,11 +249,19 @@ func (p *publisher) publishOnce(ctx context.Context) error {
 	return nil
 }
 
+func (p *publisher) newAssembler() *assembler {
+	return newAssembler(p.s.blobs, func(ctx context.Context, ids []int64) (map[int64]map[string][]byte, error) {
+		return p.s.meta.Fragments(ctx, p.repoID, ids)
+	})
+}
+
 // load reads every live package of the repository into memory.
 func (p *publisher) load(ctx context.Context, r *meta.Repo, upTo int64) error {
 	st := &pubState{seq: upTo, byID: map[int64]*format.Entry{}, current: r.CurrentGeneration}
 	err := p.s.meta.LivePackages(ctx, p.repoID, upTo, func(pk *meta.Package) error {
-		st.byID[pk.ID] = entryOf(pk)
+		e := entryOf(pk)
+		e.Fragments = nil // loaded again, chunk by chunk, when needed
+		st.byID[pk.ID] = e
 		return nil
 	})
 	if err != nil {
@@ -263,7 +273,7 @@ func (p *publisher) load(ctx context.Context, r *meta.Repo, upTo int64) error {
 	}
 	sort.Slice(st.sorted, func(i, j int) bool { return entryLess(st.sorted[i], st.sorted[j]) })
 	p.state = st
-	p.asm = newAssembler(p.s.blobs)
+	p.asm = p.newAssembler()
 	return nil
 }
 

@@ -317,7 +317,7 @@ func TestAssemblyWorkFollowsTheChange(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := lineFormat{}.Streams(nil)[0]
-	a := newAssembler(blobs)
+	a := newAssembler(blobs, nil)
 	check := func(what string) format.Built {
 		t.Helper()
 		a.encoded, a.hashed = 0, 0
@@ -361,7 +361,7 @@ func TestAssemblyWorkFollowsTheChange(t *testing.T) {
 		t.Fatalf("remove: encoded %d chunks", a.encoded)
 	}
 	// A rebuild from scratch (another assembler) gives the same bytes.
-	again := newAssembler(blobs)
+	again := newAssembler(blobs, nil)
 	b, err := again.build(context.Background(), st, entries)
 	if err != nil {
 		t.Fatal(err)

@@ -45,6 +45,7 @@ func Run(t *testing.T, newStore func(t *testing.T) meta.Store) {
 		{"PackageHistory", testPackageHistory},
 		{"LivePackagesStops", testLivePackagesStops},
 		{"DigestReferenced", testDigestReferenced},
+		{"Fragments", testFragments},
 		{"Publish", testPublish},
 		{"PublishConcurrent", testPublishConcurrent},
 		{"PruneGenerations", testPruneGenerations},

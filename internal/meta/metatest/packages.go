@@ -1,6 +1,7 @@
 package metatest
 
 import (
+	"bytes"
 	"slices"
 	"testing"
 
@@ -312,5 +313,41 @@ func testDigestReferenced(t *testing.T, s meta.Store) {
 		if err != nil || got != tc.want {
 			t.Errorf("%s: DigestReferenced = %v, %v; want %v", tc.name, got, err, tc.want)
 		}
+	}
+}
+
+func testFragments(t *testing.T, s meta.Store) {
+	ctx := t.Context()
+	r := createRepo(t, s, "frags")
+	other := createRepo(t, s, "frags-other")
+	a := addPackage(t, s, newPackage(r.ID, "a", "1"))
+	b := addPackage(t, s, newPackage(r.ID, "b", "1"))
+	removePackage(t, s, b)
+	x := addPackage(t, s, newPackage(other.ID, "x", "1"))
+	got, err := s.Fragments(ctx, r.ID, []int64{a.ID, b.ID, x.ID, 1 << 40})
+	if err != nil {
+		t.Fatalf("Fragments: %v", err)
+	}
+	if len(got) != 2 {
+		t.Fatalf("Fragments returned %d packages, want a and the removed b (not another repository's, not unknown IDs)", len(got))
+	}
+	for _, p := range []*meta.Package{a, b} {
+		want := newPackage(r.ID, p.Name, "1").Fragments
+		if len(got[p.ID]) != len(want) {
+			t.Fatalf("%s: %d fragments, want %d", p.Name, len(got[p.ID]), len(want))
+		}
+		for k, v := range want {
+			if !bytes.Equal(got[p.ID][k], v) {
+				t.Errorf("%s %s fragment = %q, want %q", p.Name, k, got[p.ID][k], v)
+			}
+		}
+	}
+	// Many IDs at once (more than one query's worth).
+	var ids []int64
+	for i := 0; i < 1200; i++ {
+		ids = append(ids, a.ID)
+	}
+	if got, err := s.Fragments(ctx, r.ID, ids); err != nil || len(got) != 1 {
+		t.Fatalf("Fragments with 1200 IDs = %d packages, %v", len(got), err)
 	}
 }

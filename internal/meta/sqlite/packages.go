@@ -425,3 +425,50 @@ func scanPackage(sc scanner, extra ...any) (*meta.Package, error) {
 	p.UploadedAt = fromNanos(uploadedAt)
 	return &p, nil
 }
+
+// fragmentsPerQuery bounds the IDs of one query (SQLite's parameter limit).
+const fragmentsPerQuery = 500
+
+// Fragments returns the fragments of the given packages of a repository.
+func (s *Store) Fragments(ctx context.Context, repoID int64, ids []int64) (map[int64]map[string][]byte, error) {
+	out := make(map[int64]map[string][]byte, len(ids))
+	for len(ids) > 0 {
+		n := min(len(ids), fragmentsPerQuery)
+		q := []byte(`SELECT f.package_id, f.kind, f.data FROM package_fragments f
+			JOIN packages p ON p.id = f.package_id WHERE p.repo_id = $1 AND f.package_id IN (`)
+		args := make([]any, 0, n+1)
+		args = append(args, repoID)
+		for i, id := range ids[:n] {
+			if i > 0 {
+				q = append(q, ',')
+			}
+			q = fmt.Appendf(q, "$%d", i+2)
+			args = append(args, id)
+		}
+		q = append(q, ')')
+		rows, err := s.r.QueryContext(ctx, string(q), args...)
+		if err != nil {
+			return nil, fmt.Errorf("read fragments of repository %d: %w", repoID, err)
+		}
+		for rows.Next() {
+			var id int64
+			var kind string
+			var data []byte
+			if err := rows.Scan(&id, &kind, &data); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("read fragments of repository %d: %w", repoID, err)
+			}
+			if out[id] == nil {
+				out[id] = map[string][]byte{}
+			}
+			out[id][kind] = data
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, fmt.Errorf("read fragments of repository %d: %w", repoID, err)
+		}
+		ids = ids[n:]
+	}
+	return out, nil
+}

@@ -107,7 +107,7 @@ func Open(ctx context.Context, file string) (*Store, error) {
 	}
 	// Readers map the file rather than copying pages through read(2):
 	// LivePackages reads whole repositories.
-	r, err := sql.Open("sqlite", file+common+"&_pragma=query_only(1)&_pragma=mmap_size(1073741824)")
+	r, err := sql.Open("sqlite", file+common+"&_pragma=query_only(1)")
 	if err != nil {
 		w.Close()
 		return nil, fmt.Errorf("open metadata database %s for reading: %w", file, err)
