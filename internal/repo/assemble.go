@@ -198,11 +198,19 @@ func (a *assembler) fragments(ctx context.Context, entries []*format.Entry) ([]m
 	return out, nil
 }
 
-// forget drops fragments after a publish: entries keep only what a chunk
-// key needs.
+// forget drops fragments after a publish, except those of the last
+// chunkMax entries: uploads append to the last chunk, which is re-encoded
+// on the next publish, so keeping its entries' fragments saves reading them
+// back; all other entries keep only what a chunk key needs.
 func (a *assembler) forget(entries []*format.Entry) {
-	for _, e := range entries {
+	tail := max(0, len(entries)-chunkMax)
+	for _, e := range entries[:tail] {
 		e.Fragments = nil
+	}
+	for _, e := range entries[tail:] {
+		if e.Fragments == nil {
+			e.Fragments = a.loaded[e.ID]
+		}
 	}
 	a.loaded = map[int64]map[string][]byte{}
 }

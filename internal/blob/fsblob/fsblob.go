@@ -5,9 +5,12 @@
 //	<dir>/
 //	├── sha256/                      committed blobs, mode 0444, never rewritten
 //	│   └── <ab>/                    first two hex characters of the digest
-//	│       └── <cd>/                next two hex characters
-//	│           └── <abcd…full hex>  the blob's bytes
+//	│       └── <abcd…full hex>      the blob's bytes
 //	└── tmp/                         writes in progress (os.CreateTemp names)
+//
+// One level of 256 shards: a second level would mean a new directory (a
+// mkdir and two directory fsyncs, about a millisecond here) for nearly
+// every blob of the first 65,536, and ext4 indexes large directories.
 //
 // A write goes to a file in tmp/ that is hashed and counted as it grows. On
 // Commit the file is fsynced and hard-linked under its digest; os.Link fails
@@ -110,9 +113,9 @@ func (s *Store) path(d blob.Digest) string {
 	return filepath.Join(s.shardDir(d), string(d))
 }
 
-// shardDir returns <dir>/sha256/<ab>/<cd> for a validated digest.
+// shardDir returns <dir>/sha256/<ab> for a validated digest.
 func (s *Store) shardDir(d blob.Digest) string {
-	return filepath.Join(s.blobs, string(d[0:2]), string(d[2:4]))
+	return filepath.Join(s.blobs, string(d[0:2]))
 }
 
 // TempCount returns the number of files in tmp/: the writes in progress, plus
@@ -188,28 +191,19 @@ func (s *Store) Walk(ctx context.Context, fn func(blob.Info) error) error {
 		if !isHexPair(ab) {
 			continue
 		}
-		subs, err := readDirs(filepath.Join(s.blobs, ab))
-		if err != nil {
-			return fmt.Errorf("fsblob: walk: %w", err)
+		if err := ctx.Err(); err != nil {
+			return err
 		}
-		for _, cd := range subs {
-			if !isHexPair(cd) {
-				continue
-			}
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			if err := s.walkShard(ab, cd, fn); err != nil {
-				return err
-			}
+		if err := s.walkShard(ab, fn); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-// walkShard calls fn for the blobs in <dir>/sha256/<ab>/<cd>.
-func (s *Store) walkShard(ab, cd string, fn func(blob.Info) error) error {
-	entries, err := os.ReadDir(filepath.Join(s.blobs, ab, cd))
+// walkShard calls fn for the blobs in <dir>/sha256/<ab>.
+func (s *Store) walkShard(ab string, fn func(blob.Info) error) error {
+	entries, err := os.ReadDir(filepath.Join(s.blobs, ab))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
@@ -218,7 +212,7 @@ func (s *Store) walkShard(ab, cd string, fn func(blob.Info) error) error {
 	}
 	for _, e := range entries {
 		d, err := blob.ParseDigest(e.Name())
-		if err != nil || string(d[0:2]) != ab || string(d[2:4]) != cd || !e.Type().IsRegular() {
+		if err != nil || string(d[0:2]) != ab || !e.Type().IsRegular() {
 			continue
 		}
 		fi, err := e.Info()
@@ -300,7 +294,7 @@ func notFound(d blob.Digest, op string, err error) error {
 // time this process sees it: it may have been created by a concurrent Commit
 // that has not synced it yet, or by a process that crashed before syncing.
 func (s *Store) mkdirShard(d blob.Digest) error {
-	for _, dir := range []string{filepath.Join(s.blobs, string(d[0:2])), s.shardDir(d)} {
+	for _, dir := range []string{s.shardDir(d)} {
 		if _, ok := s.durable.Load(dir); ok {
 			continue
 		}

@@ -27,7 +27,7 @@ func TestLayout(t *testing.T) {
 	s := open(t, dir)
 	content := []byte("layout")
 	d := put(t, s, content)
-	want := filepath.Join(dir, "sha256", string(d[:2]), string(d[2:4]), string(d))
+	want := filepath.Join(dir, "sha256", string(d[:2]), string(d))
 	if got := s.Path(d); got != want {
 		t.Errorf("Path: got %s, want %s", got, want)
 	}
@@ -183,7 +183,7 @@ func TestWalkIgnoresStrayFiles(t *testing.T) {
 	for _, name := range []string{
 		"sha256/README",
 		"sha256/zz/00/" + string(other),
-		"sha256/" + string(d[:2]) + "/xyz/" + string(other),
+		"sha256/xyz/" + string(other),
 		filepath.Join(shard, "notadigest"),
 		filepath.Join(shard, string(d)+".tmp"),
 		filepath.Join(shard, string(other)), // valid digest, wrong shard
@@ -200,7 +200,7 @@ func TestWalkIgnoresStrayFiles(t *testing.T) {
 	}
 	// A directory named like a blob, in the right shard.
 	dirBlob := blob.DigestOf([]byte("a directory"))
-	if err := os.MkdirAll(filepath.Join(dir, "sha256", string(dirBlob[:2]), string(dirBlob[2:4]), string(dirBlob)), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Join(dir, "sha256", string(dirBlob[:2]), string(dirBlob)), 0o755); err != nil {
 		t.Fatal(err)
 	}
 
