@@ -73,6 +73,11 @@ func chunkKey(kind string, chunk []*format.Entry) string {
 	return string(b)
 }
 
+var gzipWriters = sync.Pool{New: func() any {
+	w, _ := gzip.NewWriterLevel(nil, gzip.DefaultCompression)
+	return w
+}}
+
 // encode compresses data as one self-contained member/frame/stream; Raw
 // returns data itself.
 func encode(enc format.Encoding, data []byte) ([]byte, error) {
@@ -83,7 +88,11 @@ func encode(enc format.Encoding, data []byte) ([]byte, error) {
 	case format.Raw:
 		return data, nil
 	case format.Gzip:
-		w, err = gzip.NewWriterLevel(&buf, gzip.DefaultCompression)
+		// A gzip compressor allocates about a megabyte: reuse them.
+		zw := gzipWriters.Get().(*gzip.Writer)
+		defer gzipWriters.Put(zw)
+		zw.Reset(&buf)
+		w = zw
 	case format.Zstd:
 		w, err = zstd.NewWriter(&buf, zstd.WithEncoderConcurrency(1))
 	case format.Xz:

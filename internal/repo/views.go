@@ -104,38 +104,49 @@ func (vs *views) dropGenerations(name string, numbers []int64) {
 	vs.m[name] = v
 }
 
-// publishedGen records that g is now the current generation of r and
-// refreshes the list of retained generations.
+// publishedGen records that g is now the current generation of r. The
+// retained generations are listed from the store only when the view is
+// first built; later publishes prepend to the list (pruning removes from
+// it), so a publish does not cost in proportion to the generations kept.
 func (vs *views) publishedGen(ctx context.Context, r *meta.Repo, g *meta.Generation) {
-	gens, err := vs.meta.ListGenerations(ctx, r.ID)
+	vs.mu.RLock()
+	old := vs.m[r.Name]
+	vs.mu.RUnlock()
+	var listed []meta.Generation
+	if old == nil || old.repo.ID != r.ID {
+		listed, _ = vs.meta.ListGenerations(ctx, r.ID)
+	}
 	vs.mu.Lock()
 	defer vs.mu.Unlock()
-	old := vs.m[r.Name]
-	known := map[int64]*genView{}
+	old = vs.m[r.Name]
+	v := &view{repo: *r, gens: []*genView{toGenView(g)}}
 	if old != nil && old.repo.ID == r.ID {
 		for _, gv := range old.gens {
-			known[gv.number] = gv
-		}
-	}
-	known[g.Number] = toGenView(g)
-	v := &view{repo: *r}
-	v.gens = append(v.gens, known[g.Number])
-	if err == nil {
-		for _, lg := range gens {
-			if lg.Number == g.Number {
-				continue
-			}
-			if gv, ok := known[lg.Number]; ok {
+			if gv.number != g.Number {
 				v.gens = append(v.gens, gv)
-			} else {
-				// Loaded lazily on a miss.
+			}
+		}
+	} else {
+		for _, lg := range listed {
+			if lg.Number != g.Number {
+				// Files are loaded on first lookup.
 				v.gens = append(v.gens, &genView{number: lg.Number, seq: lg.Seq, created: lg.CreatedAt})
 			}
 		}
 	}
-	sort.Slice(v.gens[1:], func(i, j int) bool { return v.gens[1+i].number > v.gens[1+j].number })
+	sort.Slice(v.gens, func(i, j int) bool { return v.gens[i].number > v.gens[j].number })
+	// Keep the file lists of the newest generations only; an older one is
+	// read again if a slow client asks for one of its files.
+	if i := loadedGenerations; i < len(v.gens) {
+		gv := v.gens[i]
+		v.gens[i] = &genView{number: gv.number, seq: gv.seq, created: gv.created}
+	}
 	vs.m[r.Name] = v
 }
+
+// loadedGenerations is how many generations per repository keep their file
+// lists in memory.
+const loadedGenerations = 4
 
 // get returns the view of a repository, loading it on first use.
 func (vs *views) get(ctx context.Context, name string) (*view, error) {
