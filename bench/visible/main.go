@@ -103,7 +103,7 @@ func run(cfg *config, sizes string) error {
 	}
 	largest := cfg.sizes[len(cfg.sizes)-1]
 	if len(manifest) < largest+cfg.samples {
-		return fmt.Errorf("corpus has %d packages; need %d (largest N %d + %d samples): go run ./bench/corpus -n %d ...",
+		return fmt.Errorf("corpus has %d packages; need %d (largest N %d + %d samples): generate it with go run ./bench/corpus -n %d",
 			len(manifest), largest+cfg.samples, largest, cfg.samples, largest+cfg.samples)
 	}
 	if _, err := exec.LookPath("createrepo_c"); err != nil {
