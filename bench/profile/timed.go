@@ -185,9 +185,9 @@ func (m *timedMeta) LastSeq(ctx context.Context) (int64, error) {
 	return m.Store.LastSeq(ctx)
 }
 
-func (m *timedMeta) PackageByPath(ctx context.Context, repoID int64, path string, seq int64) (*meta.Package, error) {
+func (m *timedMeta) PackageByPath(ctx context.Context, repoID int64, path string, from, to int64) (*meta.Package, error) {
 	defer m.t.since("meta.PackageByPath", time.Now())
-	return m.Store.PackageByPath(ctx, repoID, path, seq)
+	return m.Store.PackageByPath(ctx, repoID, path, from, to)
 }
 
 // timedFormat times the format's calls.

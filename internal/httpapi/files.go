@@ -32,10 +32,14 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request) {
 		if s.clientConfig(w, r, repoName, p) {
 			return
 		}
-		// A directory without its trailing slash.
-		if ents, lerr := s.svc.List(r.Context(), repoName, p); lerr == nil && len(ents) > 0 {
-			http.Redirect(w, r, "/"+repoName+"/"+p+"/", http.StatusMovedPermanently)
-			return
+		// A directory without its trailing slash. Listing costs a scan of
+		// the repository's packages, so only names that look like
+		// directories (no extension) are tried.
+		if looksLikeDir(p) {
+			if ents, lerr := s.svc.List(r.Context(), repoName, p); lerr == nil && len(ents) > 0 {
+				http.Redirect(w, r, "/"+repoName+"/"+p+"/", http.StatusMovedPermanently)
+				return
+			}
 		}
 		s.writeError(w, r, fmt.Errorf("%w: %s has no file %s", errNotFound, repoName, p))
 		return
@@ -45,6 +49,12 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.serveObject(w, r, obj)
+}
+
+// looksLikeDir reports whether a missing path may be a directory named
+// without its trailing slash: its last element has no extension.
+func looksLikeDir(p string) bool {
+	return !strings.Contains(path.Base(p), ".")
 }
 
 // serveObject serves one blob with ServeContent semantics: Range, HEAD,

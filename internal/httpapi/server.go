@@ -145,7 +145,13 @@ type idleBody struct {
 
 func (b *idleBody) Read(p []byte) (int, error) {
 	_ = b.rc.SetReadDeadline(time.Now().Add(b.timeout))
-	return b.body.Read(p)
+	n, err := b.body.Read(p)
+	if err != nil {
+		// The body is done: an upload that then waits for its publish
+		// must not be cut off by the deadline of its last read.
+		_ = b.rc.SetReadDeadline(time.Time{})
+	}
+	return n, err
 }
 
 func (s *Server) body(w http.ResponseWriter, r *http.Request) *idleBody {

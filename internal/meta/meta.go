@@ -242,10 +242,15 @@ type Store interface {
 	// fragments for added ones. A package added and removed in that range
 	// is reported once, as removed.
 	PackageChanges(ctx context.Context, repoID, seq, upTo int64) ([]PackageChange, error)
-	// PackageByPath returns the package served at path in a generation that
-	// includes changes up to seq: added at or before seq and not removed at
-	// or before seq. Fragments are not loaded. ErrNotFound if none.
-	PackageByPath(ctx context.Context, repoID int64, path string, seq int64) (*Package, error)
+	// PackageByPath returns the package served at path in some generation
+	// whose Seq is in [from, to]: added at or before to and not removed at
+	// or before from (the newest such package if several). Fragments are
+	// not loaded. ErrNotFound if none. from == to asks about one generation.
+	PackageByPath(ctx context.Context, repoID int64, path string, from, to int64) (*Package, error)
+	// GenerationFile returns the file at path in the newest retained
+	// generation that has one, with that generation's number, or
+	// ErrNotFound.
+	GenerationFile(ctx context.Context, repoID int64, path string) (*GenFile, int64, error)
 	// LivePackages calls fn for every package of the repository that was
 	// live at upTo (added at or before upTo and not removed at or before
 	// upTo), with fragments, in ascending ID order, so that it agrees with

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 
 	"github.com/packyard/packyard/internal/blob"
 	"github.com/packyard/packyard/internal/format"
@@ -167,6 +168,13 @@ func (s *Service) ingest(ctx context.Context, u Upload) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", u.Filename, err)
 	}
+	// From the blob's commit until its row is in (or the blob is deleted
+	// again after a failed insert), no other upload of the same bytes may
+	// run the same steps: a failed upload would delete the blob that a
+	// concurrent, acknowledged one of the same bytes relies on.
+	lock := s.digestLock(digest)
+	lock.Lock()
+	defer lock.Unlock()
 	if _, err := w.Commit(ctx, ""); err != nil {
 		return nil, fmt.Errorf("store %s: %w", u.Filename, err)
 	}
@@ -189,6 +197,26 @@ func (s *Service) ingest(ctx context.Context, u Upload) (*Result, error) {
 	}
 	s.feed.bump()
 	return &Result{Created: true, Package: rec}, nil
+}
+
+// digestLock returns the lock that serialises commits and deletions of
+// blobs with this digest (striped: unrelated digests rarely share one).
+func (s *Service) digestLock(digest string) *sync.Mutex {
+	var i int
+	if len(digest) >= 2 {
+		i = int(fromHex(digest[0])<<4|fromHex(digest[1])) % len(s.digestLocks)
+	}
+	return &s.digestLocks[i]
+}
+
+func fromHex(c byte) byte {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0'
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10
+	}
+	return 0
 }
 
 // dropUnreferenced deletes a blob this upload committed but could not

@@ -404,3 +404,36 @@ func TestRetentionKeepsTheNewestGenerations(t *testing.T) {
 		}
 	}
 }
+
+func TestCancelledLookupDoesNotHideAGeneration(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	var first string
+	for i := 0; i < 6; i++ {
+		if _, err := e.upload(fmt.Sprintf("p%d", i), "1", "x", true); err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			obj, err := e.svc.Lookup(ctx, "r", "INDEX")
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := blob.ReadAll(ctx, e.blobs, blob.Digest(obj.Digest))
+			gz, _, _ := strings.Cut(string(b), " ")
+			first = "idx/" + gz + ".gz"
+		}
+	}
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	_, _ = e.svc.Lookup(cancelled, "r", first) // a client that gave up
+	obj, err := e.svc.Lookup(ctx, "r", first)
+	if err != nil {
+		t.Fatalf("file of an old generation after a cancelled lookup: %v", err)
+	}
+	if obj.Generation >= 6 || len(obj.Parts) == 0 {
+		t.Fatalf("found in generation %d with %d parts, want an old generation's parts", obj.Generation, len(obj.Parts))
+	}
+	if _, err := e.svc.Lookup(ctx, "r", "idx/missing.gz"); !errors.Is(err, ErrObjectNotFound) {
+		t.Fatalf("missing file: %v", err)
+	}
+}

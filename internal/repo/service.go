@@ -91,6 +91,8 @@ type Service struct {
 	wg         sync.WaitGroup
 	views      *views
 	feed       feedSignal
+	// digestLocks serialise commit-then-record of identical uploads.
+	digestLocks [64]sync.Mutex
 }
 
 // New returns a Service. Formats are keyed by their Name.

@@ -48,22 +48,25 @@ type genView struct {
 	seq     int64
 	created time.Time
 
-	once  sync.Once
-	files map[string]meta.GenFile
-	err   error
+	mu    sync.Mutex
+	files map[string]meta.GenFile // nil until loaded
 }
 
-// load returns the generation's files, reading them on first use.
+// load returns the generation's files, reading them on first use. A failed
+// read is not remembered: the next lookup tries again.
 func (gv *genView) load(ctx context.Context, m meta.Store, repoID int64) (map[string]meta.GenFile, error) {
-	gv.once.Do(func() {
-		g, err := m.GetGeneration(ctx, repoID, gv.number)
-		if err != nil {
-			gv.err = err
-			return
-		}
-		gv.files = toGenView(g).files
-	})
-	return gv.files, gv.err
+	gv.mu.Lock()
+	defer gv.mu.Unlock()
+	if gv.files != nil {
+		return gv.files, nil
+	}
+	// Detached: one client giving up must not fail the load for others.
+	g, err := m.GetGeneration(context.WithoutCancel(ctx), repoID, gv.number)
+	if err != nil {
+		return nil, err
+	}
+	gv.files = toGenView(g).files
+	return gv.files, nil
 }
 
 func newViews(m meta.Store) *views { return &views{meta: m, m: map[string]*view{}} }
@@ -79,7 +82,6 @@ func toGenView(g *meta.Generation) *genView {
 	for _, f := range g.Files {
 		gv.files[f.Path] = f
 	}
-	gv.once.Do(func() {})
 	return gv
 }
 
@@ -109,12 +111,22 @@ func (vs *views) dropGenerations(name string, numbers []int64) {
 // first built; later publishes prepend to the list (pruning removes from
 // it), so a publish does not cost in proportion to the generations kept.
 func (vs *views) publishedGen(ctx context.Context, r *meta.Repo, g *meta.Generation) {
+	if g.RepoID != r.ID {
+		return // a deleted repository's publisher, finishing late
+	}
 	vs.mu.RLock()
 	old := vs.m[r.Name]
 	vs.mu.RUnlock()
 	var listed []meta.Generation
 	if old == nil || old.repo.ID != r.ID {
-		listed, _ = vs.meta.ListGenerations(ctx, r.ID)
+		var err error
+		listed, err = vs.meta.ListGenerations(context.WithoutCancel(ctx), r.ID)
+		if err != nil {
+			// Build the view on the next lookup instead of keeping one
+			// that lacks the older generations.
+			vs.drop(r.Name)
+			return
+		}
 	}
 	vs.mu.Lock()
 	defer vs.mu.Unlock()
@@ -182,6 +194,8 @@ var ErrObjectNotFound = errors.New("not found")
 // Lookup finds what a repository serves at p: a file of its current
 // generation, a package, or a file of a retained older generation (so a
 // client that read an index a moment ago still gets every file it names).
+// It costs a few indexed queries at most, however many generations are
+// retained.
 func (s *Service) Lookup(ctx context.Context, repoName, p string) (*Object, error) {
 	v, err := s.views.get(ctx, repoName)
 	if err != nil {
@@ -190,23 +204,41 @@ func (s *Service) Lookup(ctx context.Context, repoName, p string) (*Object, erro
 	if len(v.gens) == 0 {
 		return nil, ErrObjectNotFound
 	}
+	cur := v.gens[0]
+	files, err := cur.load(ctx, s.meta, v.repo.ID)
+	if err != nil {
+		return nil, err
+	}
+	if f, ok := files[p]; ok {
+		return &Object{Path: p, Digest: f.Digest, Size: f.Size, ContentType: f.ContentType, ModTime: cur.created, Generation: cur.number, Parts: f.Parts}, nil
+	}
+	// A package in the current generation or, failing that, in any
+	// retained one.
+	oldest := v.gens[len(v.gens)-1]
+	pk, err := s.meta.PackageByPath(ctx, v.repo.ID, p, oldest.seq, cur.seq)
+	if err == nil {
+		return &Object{Path: p, Digest: pk.Digest, Size: pk.Size, ModTime: pk.UploadedAt, Package: true, Generation: cur.number}, nil
+	}
+	if !errors.Is(err, meta.ErrNotFound) {
+		return nil, err
+	}
+	if len(v.gens) == 1 {
+		return nil, ErrObjectNotFound
+	}
+	f, number, err := s.meta.GenerationFile(ctx, v.repo.ID, p)
+	if errors.Is(err, meta.ErrNotFound) || (err == nil && number < oldest.number) {
+		return nil, ErrObjectNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	created := cur.created
 	for _, gv := range v.gens {
-		files, err := gv.load(ctx, s.meta, v.repo.ID)
-		if err != nil {
-			continue // pruned meanwhile
-		}
-		if f, ok := files[p]; ok {
-			return &Object{Path: p, Digest: f.Digest, Size: f.Size, ContentType: f.ContentType, ModTime: gv.created, Generation: gv.number, Parts: f.Parts}, nil
-		}
-		pk, err := s.meta.PackageByPath(ctx, v.repo.ID, p, gv.seq)
-		if err == nil {
-			return &Object{Path: p, Digest: pk.Digest, Size: pk.Size, ModTime: pk.UploadedAt, Package: true, Generation: gv.number}, nil
-		}
-		if !errors.Is(err, meta.ErrNotFound) {
-			return nil, err
+		if gv.number == number {
+			created = gv.created
 		}
 	}
-	return nil, ErrObjectNotFound
+	return &Object{Path: p, Digest: f.Digest, Size: f.Size, ContentType: f.ContentType, ModTime: created, Generation: number, Parts: f.Parts}, nil
 }
 
 // DirEntry is one entry of a directory listing.

@@ -99,7 +99,13 @@ func (w *writer) commit(ctx context.Context, want blob.Digest) (blob.Info, error
 
 	final := w.s.path(d)
 	if fi, err := os.Stat(final); err == nil {
-		return info(d, fi), nil // already stored: never touch it
+		// Already stored: never touch it. Its directory entry may not be
+		// durable yet (a concurrent commit between link and sync, or a
+		// crashed process), and the caller is about to rely on it.
+		if err := syncDir(w.s.shardDir(d)); err != nil {
+			return blob.Info{}, wrap(err)
+		}
+		return info(d, fi), nil
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return blob.Info{}, wrap(err)
 	}

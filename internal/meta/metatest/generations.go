@@ -253,3 +253,33 @@ func waitPast(t time.Time) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+func testGenerationFile(t *testing.T, s meta.Store) {
+	ctx := t.Context()
+	r := createRepo(t, s, "genfile")
+	other := createRepo(t, s, "genfile-other")
+	parts := []string{digestOf("p1"), digestOf("p2")}
+	for i, files := range [][]meta.GenFile{
+		{{Path: "repodata/repomd.xml", Digest: digestOf("r1"), Size: 1, ContentType: "application/xml"},
+			{Path: "repodata/a-primary.xml.gz", Digest: digestOf("a"), Size: 2, ContentType: "application/gzip", Parts: parts}},
+		{{Path: "repodata/repomd.xml", Digest: digestOf("r2"), Size: 3, ContentType: "application/xml"}},
+	} {
+		if _, err := s.Publish(ctx, &meta.Generation{RepoID: r.ID, Seq: lastSeq(t, s), Files: files}, int64(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f, n, err := s.GenerationFile(ctx, r.ID, "repodata/repomd.xml")
+	if err != nil || n != 2 || f.Digest != digestOf("r2") {
+		t.Errorf("GenerationFile(repomd.xml) = %+v, %d, %v; want the newest generation's (2)", f, n, err)
+	}
+	f, n, err = s.GenerationFile(ctx, r.ID, "repodata/a-primary.xml.gz")
+	if err != nil || n != 1 || f.Digest != digestOf("a") || !slices.Equal(f.Parts, parts) || f.Size != 2 {
+		t.Errorf("GenerationFile(a-primary) = %+v, %d, %v; want generation 1's with its parts", f, n, err)
+	}
+	if _, _, err := s.GenerationFile(ctx, other.ID, "repodata/repomd.xml"); !isNotFound(err) {
+		t.Errorf("GenerationFile in another repository = %v, want ErrNotFound", err)
+	}
+	if _, _, err := s.GenerationFile(ctx, r.ID, "nope"); !isNotFound(err) {
+		t.Errorf("GenerationFile(nope) = %v, want ErrNotFound", err)
+	}
+}

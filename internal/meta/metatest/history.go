@@ -175,7 +175,7 @@ func testPackageHistory(t *testing.T, s meta.Store) {
 	}
 	for _, tc := range byPathCases {
 		name := fmt.Sprintf("PackageByPath(%s, %s)", tc.path, tc.at)
-		got, err := s.PackageByPath(ctx, h.repo.ID, tc.path, h.at(tc.at))
+		got, err := s.PackageByPath(ctx, h.repo.ID, tc.path, h.at(tc.at), h.at(tc.at))
 		if tc.want == "" {
 			if !isNotFound(err) {
 				t.Errorf("%s = %v, %v; want ErrNotFound", name, got, err)
@@ -189,6 +189,37 @@ func testPackageHistory(t *testing.T, s meta.Store) {
 		w := *h.pkgs[tc.want]
 		w.RemovedSeq = got.RemovedSeq
 		samePackage(t, name, got, &w, false)
+	}
+}
+
+func testPackageByPathRange(t *testing.T, s meta.Store) {
+	ctx := t.Context()
+	h := newHistory(t, s)
+	a, c := h.pkgs["a"], h.pkgs["c"]
+	cases := []struct {
+		path     string
+		from, to string
+		want     string // package name, "" for ErrNotFound
+	}{
+		{a.Path, "start", "rm a", "a"},    // visible from "add a" to before "rm a"
+		{a.Path, "rm a", "rm c", ""},      // removed at "rm a"
+		{a.Path, "add c", "add a2", "a2"}, // a and a2 both: the newest
+		{c.Path, "start", "add b", ""},    // not added yet
+		{c.Path, "add d", "add a2", "c"},  // removed after "add d"
+		{c.Path, "add a2", "add a2", ""},  // removed before
+	}
+	for _, tc := range cases {
+		name := fmt.Sprintf("PackageByPath(%s, %s..%s)", tc.path, tc.from, tc.to)
+		got, err := s.PackageByPath(ctx, h.repo.ID, tc.path, h.at(tc.from), h.at(tc.to))
+		if tc.want == "" {
+			if !isNotFound(err) {
+				t.Errorf("%s = %v, %v; want ErrNotFound", name, got, err)
+			}
+			continue
+		}
+		if err != nil || got.ID != h.pkgs[tc.want].ID {
+			t.Errorf("%s = %v, %v; want %s", name, got, err, tc.want)
+		}
 	}
 }
 

@@ -43,6 +43,8 @@ func Run(t *testing.T, newStore func(t *testing.T) meta.Store) {
 		{"FindGetPackage", testFindGetPackage},
 		{"ListPackages", testListPackages},
 		{"PackageHistory", testPackageHistory},
+		{"PackageByPathRange", testPackageByPathRange},
+		{"GenerationFile", testGenerationFile},
 		{"LivePackagesStops", testLivePackagesStops},
 		{"DigestReferenced", testDigestReferenced},
 		{"Fragments", testFragments},

@@ -151,7 +151,7 @@ func testErrors(t *testing.T, s meta.Store) {
 		{"GetPackage removed", func() error { _, err := s.GetPackage(ctx, r.ID, gone.ID); return err }, meta.ErrNotFound},
 		{"GetPackage other repo", func() error { _, err := s.GetPackage(ctx, other.ID, live.ID); return err }, meta.ErrNotFound},
 		{"PackageByPath missing", func() error {
-			_, err := s.PackageByPath(ctx, r.ID, "nope.rpm", lastSeq(t, s))
+			_, err := s.PackageByPath(ctx, r.ID, "nope.rpm", lastSeq(t, s), lastSeq(t, s))
 			return err
 		}, meta.ErrNotFound},
 		{"RemovePackage missing", func() error { _, err := s.RemovePackage(ctx, r.ID, live.ID+1000); return err }, meta.ErrNotFound},

@@ -185,3 +185,22 @@ func splitParts(s string) []string {
 	}
 	return out
 }
+
+// GenerationFile returns the file at path in the newest retained generation
+// that has one.
+func (s *Store) GenerationFile(ctx context.Context, repoID int64, path string) (*meta.GenFile, int64, error) {
+	var f meta.GenFile
+	var parts string
+	var number int64
+	err := s.r.QueryRowContext(ctx, `SELECT number, path, digest, size, content_type, parts FROM generation_files
+		WHERE repo_id = $1 AND path = $2 ORDER BY number DESC LIMIT 1`, repoID, path).
+		Scan(&number, &f.Path, &f.Digest, &f.Size, &f.ContentType, &parts)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = meta.ErrNotFound
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("file %s of repository %d: %w", path, repoID, err)
+	}
+	f.Parts = splitParts(parts)
+	return &f, number, nil
+}

@@ -61,10 +61,10 @@ func (s *Store) addBatch(batch []*addRequest) {
 		return nil
 	})
 	if err != nil {
+		// Nothing of the batch committed: not even an ErrExists answer
+		// holds, since the package it names may be one of this batch's.
 		for _, r := range batch {
-			if r.err == nil {
-				r.err = err
-			}
+			r.existing, r.err = nil, err
 		}
 	}
 }
@@ -149,15 +149,15 @@ func (s *Store) GetPackage(ctx context.Context, repoID, id int64) (*meta.Package
 
 // PackageByPath returns the package served at path in a generation that
 // includes changes up to seq, without fragments.
-func (s *Store) PackageByPath(ctx context.Context, repoID int64, path string, seq int64) (*meta.Package, error) {
+func (s *Store) PackageByPath(ctx context.Context, repoID int64, path string, from, to int64) (*meta.Package, error) {
 	p, err := scanPackage(s.r.QueryRowContext(ctx, `SELECT `+pkgColumns+` FROM packages p
-		WHERE p.repo_id = $1 AND p.path = $2 AND +p.added_seq <= $3 AND (p.removed_seq = 0 OR p.removed_seq > $3)
-		ORDER BY p.id DESC LIMIT 1`, repoID, path, seq))
+		WHERE p.repo_id = $1 AND p.path = $2 AND +p.added_seq <= $4 AND (p.removed_seq = 0 OR p.removed_seq > $3)
+		ORDER BY p.id DESC LIMIT 1`, repoID, path, from, to))
 	if errors.Is(err, sql.ErrNoRows) {
 		err = meta.ErrNotFound
 	}
 	if err != nil {
-		return nil, fmt.Errorf("package at %s in repository %d at %d: %w", path, repoID, seq, err)
+		return nil, fmt.Errorf("package at %s in repository %d between %d and %d: %w", path, repoID, from, to, err)
 	}
 	return p, nil
 }
