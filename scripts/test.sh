@@ -11,9 +11,9 @@ export CGO_ENABLED=0
 export PATH="$PATH:$(go env GOPATH)/bin"
 
 # Real clients and tools the tests drive: dnf, createrepo_c, rpm/rpmbuild,
-# cadaver (WebDAV), curl.
+# cadaver (WebDAV), curl, gpgv (signature interop).
 missing=()
-for pair in dnf:dnf createrepo_c:createrepo-c rpm:rpm rpmbuild:rpm cadaver:cadaver curl:curl; do
+for pair in dnf:dnf createrepo_c:createrepo-c rpm:rpm rpmbuild:rpm cadaver:cadaver curl:curl gpgv:gpgv; do
 	cmd=${pair%%:*} pkg=${pair#*:}
 	command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
 done
