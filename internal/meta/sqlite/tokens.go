@@ -73,19 +73,7 @@ func (s *Store) ListTokens(ctx context.Context) ([]meta.Token, error) {
 
 // DeleteToken removes a token by name.
 func (s *Store) DeleteToken(ctx context.Context, name string) error {
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM tokens WHERE name = $1`, name)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return meta.ErrNotFound
-		}
-		return nil
-	})
-	if err != nil {
+	if err := s.execOne(ctx, `DELETE FROM tokens WHERE name = $1`, name); err != nil {
 		return fmt.Errorf("delete token %q: %w", name, err)
 	}
 	return nil
@@ -94,8 +82,17 @@ func (s *Store) DeleteToken(ctx context.Context, name string) error {
 // TouchToken records that a token was used at t; meta.ErrNotFound if there
 // is no such token.
 func (s *Store) TouchToken(ctx context.Context, id int64, t time.Time) error {
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE tokens SET last_used = $1 WHERE id = $2`, nanos(t), id)
+	if err := s.execOne(ctx, `UPDATE tokens SET last_used = $1 WHERE id = $2`, nanos(t), id); err != nil {
+		return fmt.Errorf("touch token %d: %w", id, err)
+	}
+	return nil
+}
+
+// execOne runs one statement in a write transaction and returns
+// meta.ErrNotFound when it changed no row.
+func (s *Store) execOne(ctx context.Context, query string, args ...any) error {
+	return s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, query, args...)
 		if err != nil {
 			return err
 		}
@@ -106,10 +103,6 @@ func (s *Store) TouchToken(ctx context.Context, id int64, t time.Time) error {
 		}
 		return nil
 	})
-	if err != nil {
-		return fmt.Errorf("touch token %d: %w", id, err)
-	}
-	return nil
 }
 
 func scanToken(sc scanner) (*meta.Token, error) {
