@@ -206,9 +206,9 @@ func (f *timedFormat) Render(p *format.Package, fi format.FileInfo) (map[string]
 	return f.Format.Render(p, fi)
 }
 
-func (f *timedFormat) Streams(entries []*format.Entry) []format.Stream {
+func (f *timedFormat) Streams(entries []*format.Entry, opts format.PublishOptions) []format.Stream {
 	defer f.t.since("format.Streams", time.Now())
-	return f.Format.Streams(entries)
+	return f.Format.Streams(entries, opts)
 }
 
 func (f *timedFormat) Finish(built []format.Built, opts format.PublishOptions) ([]format.File, error) {

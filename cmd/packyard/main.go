@@ -50,7 +50,7 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	g.register(root)
-	root.AddCommand(newServeCmd(), newRepoCmd(g), newPushCmd(g), newTokenCmd(g), newVersionCmd())
+	root.AddCommand(newServeCmd(), newRepoCmd(g), newPushCmd(g), newTokenCmd(g), newKeyCmd(g), newVersionCmd())
 	return root
 }
 

@@ -10,12 +10,28 @@ import (
 func newRepoCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "repo", Short: "Create, list, show and delete repositories"}
 	var format, kind string
+	var keys, arches []string
+	var unsigned bool
 	create := &cobra.Command{
-		Use:   "create NAME --format rpm",
+		Use:   "create NAME --format rpm|deb",
 		Short: "Create a repository",
-		Args:  cobra.ExactArgs(1),
+		Long: `Create a repository. It is signed with the server's default key unless
+--key names others (two during a rotation) or --unsigned is given.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := g.client().CreateRepo(cmd.Context(), args[0], format, kind, nil)
+			extra := map[string]any{}
+			switch {
+			case unsigned && len(keys) > 0:
+				return fmt.Errorf("--unsigned and --key exclude each other")
+			case unsigned:
+				extra["keys"] = []string{}
+			case len(keys) > 0:
+				extra["keys"] = keys
+			}
+			if len(arches) > 0 {
+				extra["architectures"] = arches
+			}
+			r, err := g.client().CreateRepo(cmd.Context(), args[0], format, kind, extra)
 			if err != nil {
 				return err
 			}
@@ -29,10 +45,13 @@ func newRepoCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
-	create.Flags().StringVar(&format, "format", "", "repository format: rpm")
+	create.Flags().StringVar(&format, "format", "", "repository format: rpm or deb")
+	create.Flags().StringSliceVar(&keys, "key", nil, "signing key (repeat for two during a rotation; default: the server's default key)")
+	create.Flags().BoolVar(&unsigned, "unsigned", false, "publish unsigned metadata")
+	create.Flags().StringSliceVar(&arches, "architectures", nil, "deb: architectures indexed even without packages of their own")
 	create.Flags().StringVar(&kind, "kind", "hosted", "repository kind: hosted")
 	_ = create.MarkFlagRequired("format")
-	_ = create.RegisterFlagCompletionFunc("format", cobra.FixedCompletions([]string{"rpm"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = create.RegisterFlagCompletionFunc("format", cobra.FixedCompletions([]string{"rpm", "deb"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = create.RegisterFlagCompletionFunc("kind", cobra.FixedCompletions([]string{"hosted"}, cobra.ShellCompDirectiveNoFileComp))
 
 	list := &cobra.Command{
@@ -83,6 +102,12 @@ func newRepoCmd(g *globals) *cobra.Command {
 			}
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "name:        %s\nformat:      %s\nkind:        %s\ngeneration:  %d\nurl:         %s\npackages:    %d\n", r.Name, r.Format, r.Kind, r.CurrentGeneration, r.URL, len(pkgs))
+			if len(r.Signing) == 0 {
+				fmt.Fprintln(out, "signed by:   nobody (unsigned)")
+			}
+			for _, k := range r.Signing {
+				fmt.Fprintf(out, "signed by:   %s %s\n", k.Name, k.Fingerprint)
+			}
 			if len(pkgs) > 0 {
 				fmt.Fprintln(out)
 				tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
@@ -113,7 +138,43 @@ func newRepoCmd(g *globals) *cobra.Command {
 		},
 	}
 	del.Flags().BoolVar(&yes, "yes", false, "confirm the deletion")
-	cmd.AddCommand(create, list, show, del)
+
+	var signUnsigned bool
+	signCmd := &cobra.Command{
+		Use:   "sign NAME KEY [KEY2]",
+		Short: "Choose the key(s) that sign a repository and republish it",
+		Long: `Choose the key that signs a repository's metadata, or two keys during a
+rotation: both signatures then appear in repomd.xml.asc, Release.gpg and
+InRelease, so clients trusting either key accept the repository. A new
+generation is published before the command returns. Rotate in three steps:
+'repo sign R old new', update the clients' keys, 'repo sign R new'.`,
+		Args:              cobra.RangeArgs(1, 3),
+		ValidArgsFunction: completeRepos(g),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if signUnsigned != (len(args) == 1) {
+				return fmt.Errorf("name one or two keys, or give --unsigned alone")
+			}
+			r, err := g.client().UpdateRepo(cmd.Context(), args[0], map[string]any{"keys": append([]string{}, args[1:]...)})
+			if err != nil {
+				return err
+			}
+			if j, err := g.json(); err != nil || j {
+				if err != nil {
+					return err
+				}
+				return printJSON(cmd.OutOrStdout(), r)
+			}
+			if len(r.Signing) == 0 {
+				fmt.Fprintf(cmd.OutOrStdout(), "%s is now unsigned (generation %d)\n", r.Name, r.CurrentGeneration)
+			}
+			for _, k := range r.Signing {
+				fmt.Fprintf(cmd.OutOrStdout(), "%s signed by %s %s (generation %d)\n", r.Name, k.Name, k.Fingerprint, r.CurrentGeneration)
+			}
+			return nil
+		},
+	}
+	signCmd.Flags().BoolVar(&signUnsigned, "unsigned", false, "publish unsigned metadata from now on")
+	cmd.AddCommand(create, list, show, del, signCmd)
 	return cmd
 }
 

@@ -10,7 +10,9 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -23,6 +25,7 @@ import (
 	"github.com/packyard/packyard/internal/httpapi"
 	"github.com/packyard/packyard/internal/meta/sqlite"
 	"github.com/packyard/packyard/internal/repo"
+	"github.com/packyard/packyard/internal/sign"
 )
 
 func newServeCmd() *cobra.Command {
@@ -172,12 +175,19 @@ func serve(ctx context.Context, cfg config.Server, logOut io.Writer) error {
 		log.Info("created the first admin token", "file", tokPath)
 	}
 
+	keys, err := openKeyring(cfg, log)
+	if err != nil {
+		return err
+	}
+
 	metrics := httpapi.NewMetrics()
 	svc := repo.New(blobs, db, []format.Format{rpm.New()}, log, repo.Options{
 		MaxUploadSize:   int64(cfg.MaxUploadSize),
 		GenerationGrace: cfg.GenerationGrace.Duration,
 		KeepGenerations: cfg.KeepGenerations,
 		Metrics:         metrics,
+		Keys:            keys,
+		DefaultKey:      cfg.DefaultKey,
 	})
 	if err := svc.Start(ctx); err != nil {
 		return err
@@ -188,6 +198,8 @@ func serve(ctx context.Context, cfg config.Server, logOut io.Writer) error {
 		BodyIdleTimeout: cfg.BodyIdleTimeout.Duration,
 		MaxUploadSize:   int64(cfg.MaxUploadSize),
 		BaseURL:         cfg.BaseURL,
+		Keys:            keys,
+		DefaultKey:      cfg.DefaultKey,
 		Ready: func(ctx context.Context) error {
 			_, err := db.LastSeq(ctx)
 			return err
@@ -220,4 +232,44 @@ func serve(ctx context.Context, cfg config.Server, logOut io.Writer) error {
 		return err
 	}
 	return nil
+}
+
+// openKeyring opens the signing keys and, on first start, generates the
+// default key, so that repositories are signed out of the box.
+func openKeyring(cfg config.Server, log *slog.Logger) (*sign.Keyring, error) {
+	dir := cfg.KeyDir
+	if dir == "" {
+		dir = filepath.Join(cfg.Data, "keys")
+	}
+	ext := map[string]sign.ExternalKey{}
+	for name, ref := range cfg.Keys {
+		k := sign.ExternalKey{Path: ref.Path}
+		if ref.PassphraseFile != "" {
+			b, err := os.ReadFile(ref.PassphraseFile)
+			if err != nil {
+				return nil, fmt.Errorf("key %q: read passphrase: %w", name, err)
+			}
+			line, _, _ := strings.Cut(string(b), "\n")
+			k.Passphrase = []byte(strings.TrimRight(line, "\r"))
+		}
+		ext[name] = k
+	}
+	kr, err := sign.OpenKeyring(dir, ext)
+	if err != nil {
+		return nil, fmt.Errorf("open keyring: %w", err)
+	}
+	if cfg.DefaultKey == "" {
+		return kr, nil
+	}
+	if _, err := kr.Get(cfg.DefaultKey); err == nil {
+		return kr, nil
+	}
+	start := time.Now()
+	k, err := kr.Generate(cfg.DefaultKey, "packyard signing key "+cfg.DefaultKey, "", 0)
+	if err != nil {
+		return nil, fmt.Errorf("generate the default signing key: %w", err)
+	}
+	log.Info("generated the default signing key", "name", cfg.DefaultKey, "fingerprint", k.Fingerprint(),
+		"dir", dir, "took", time.Since(start).Round(time.Millisecond))
+	return kr, nil
 }

@@ -55,6 +55,25 @@ type Repo struct {
 	CurrentGeneration int64           `json:"current_generation"`
 	CreatedAt         time.Time       `json:"created_at"`
 	URL               string          `json:"url,omitempty"`
+	Signing           []SigningKey    `json:"signing"`
+}
+
+// SigningKey names a key that signs a repository.
+type SigningKey struct {
+	Name        string `json:"name"`
+	Fingerprint string `json:"fingerprint"`
+}
+
+// Key is a signing key of the server (public information only).
+type Key struct {
+	Name        string    `json:"name"`
+	Fingerprint string    `json:"fingerprint"`
+	Algorithm   string    `json:"algorithm,omitempty"`
+	UserIDs     []string  `json:"user_ids,omitempty"`
+	Created     time.Time `json:"created"`
+	External    bool      `json:"external,omitempty"`
+	Default     bool      `json:"default,omitempty"`
+	Repos       []string  `json:"repos"`
 }
 
 // Package is a package record.
@@ -206,4 +225,76 @@ func (c *Client) ListTokens(ctx context.Context) ([]Token, error) {
 // DeleteToken revokes a token by name.
 func (c *Client) DeleteToken(ctx context.Context, name string) error {
 	return c.do(ctx, http.MethodDelete, "/api/v1/tokens/"+url.PathEscape(name), nil, -1, nil)
+}
+
+// UpdateRepo merges fields into a repository's configuration (null
+// removes a field) and returns it once republished.
+func (c *Client) UpdateRepo(ctx context.Context, name string, fields map[string]any) (*Repo, error) {
+	b, n := jsonBody(fields)
+	var r Repo
+	return &r, c.do(ctx, http.MethodPatch, "/api/v1/repos/"+url.PathEscape(name), b, n, &r)
+}
+
+// ListKeys lists the server's signing keys.
+func (c *Client) ListKeys(ctx context.Context) ([]Key, error) {
+	var k []Key
+	return k, c.do(ctx, http.MethodGet, "/api/v1/keys", nil, -1, &k)
+}
+
+// GenerateKey creates a signing key on the server.
+func (c *Client) GenerateKey(ctx context.Context, name, uid, email string, bits int) (*Key, error) {
+	b, n := jsonBody(map[string]any{"name": name, "uid": uid, "email": email, "bits": bits})
+	var k Key
+	return &k, c.do(ctx, http.MethodPost, "/api/v1/keys", b, n, &k)
+}
+
+// ImportKey sends an armored private key to the server.
+func (c *Client) ImportKey(ctx context.Context, name string, armored, passphrase []byte) (*Key, error) {
+	b, n := jsonBody(map[string]any{"armored": string(armored), "passphrase": string(passphrase)})
+	var k Key
+	return &k, c.do(ctx, http.MethodPut, "/api/v1/keys/"+url.PathEscape(name), b, n, &k)
+}
+
+// DeleteKey deletes a signing key that no repository uses.
+func (c *Client) DeleteKey(ctx context.Context, name string) error {
+	return c.do(ctx, http.MethodDelete, "/api/v1/keys/"+url.PathEscape(name), nil, -1, nil)
+}
+
+// PublicKey returns a key's public part, armored or (binary) as APT's
+// signed-by takes it.
+func (c *Client) PublicKey(ctx context.Context, name string, binary bool) ([]byte, error) {
+	path := "/api/v1/keys/" + url.PathEscape(name) + "/public"
+	if binary {
+		path += "?format=gpg"
+	}
+	var buf bytes.Buffer
+	if err := c.doRaw(ctx, path, &buf); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+func (c *Client) doRaw(ctx context.Context, path string, w io.Writer) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
+	if err != nil {
+		return err
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 400 {
+		e := &Error{Status: resp.StatusCode}
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		if json.Unmarshal(b, e) != nil {
+			e.Message = strings.TrimSpace(string(b))
+		}
+		return e
+	}
+	_, err = io.Copy(w, io.LimitReader(resp.Body, 4<<20))
+	return err
 }

@@ -100,6 +100,24 @@ type Server struct {
 	// BaseURL is the public URL of the server, used in generated client
 	// configuration; empty means derived from each request.
 	BaseURL string `toml:"base_url" env:"PACKYARD_BASE_URL"`
+	// KeyDir holds the signing keys the server generates or imports;
+	// empty means <data>/keys.
+	KeyDir string `toml:"key_dir" env:"PACKYARD_KEY_DIR"`
+	// DefaultKey names the key that signs new repositories; the server
+	// generates it on first start if no key of that name exists. Empty
+	// means new repositories are unsigned unless a key is given.
+	DefaultKey string `toml:"default_key" env:"PACKYARD_DEFAULT_KEY"`
+	// Keys references private keys kept outside the key directory, by
+	// name: [keys.release] path = "...", passphrase_file = "...".
+	Keys map[string]KeyRef `toml:"keys"`
+}
+
+// KeyRef references a private key file.
+type KeyRef struct {
+	// Path is an ASCII-armored private key.
+	Path string `toml:"path"`
+	// PassphraseFile holds the passphrase of an encrypted key (first line).
+	PassphraseFile string `toml:"passphrase_file"`
 }
 
 // Default returns the embedded defaults.
@@ -116,6 +134,7 @@ func Default() Server {
 		IdleTimeout:       Duration{120 * time.Second},
 		BodyIdleTimeout:   Duration{60 * time.Second},
 		ShutdownTimeout:   Duration{30 * time.Second},
+		DefaultKey:        "default",
 	}
 }
 

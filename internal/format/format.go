@@ -94,6 +94,9 @@ type Stream struct {
 	Footer []byte
 	// Encodings lists the encodings to produce.
 	Encodings []Encoding
+	// LegacyHashes asks for MD5 and SHA-1 digests too (APT's Release
+	// lists them).
+	LegacyHashes bool
 }
 
 // Blob is one encoding of an assembled stream: the digest and size of the
@@ -103,6 +106,8 @@ type Blob struct {
 	SHA256 string
 	Size   int64
 	Parts  []string
+	// MD5 and SHA1 are set for streams with LegacyHashes.
+	MD5, SHA1 string
 }
 
 // Built is an assembled stream: its raw (decoded) digest and size and its
@@ -142,7 +147,7 @@ type Format interface {
 	// Streams returns the index streams for a repository holding entries.
 	// It is called on every publish with every live entry, in Path order;
 	// it must only look at Scope and Arch.
-	Streams(entries []*Entry) []Stream
+	Streams(entries []*Entry, opts PublishOptions) []Stream
 	// Finish returns the remaining files of a generation (repomd.xml, the
 	// stream files under their final paths, Release, …) from the assembled
 	// streams.
@@ -156,4 +161,34 @@ type PublishOptions struct {
 	Time time.Time
 	// Revision is a monotonically increasing revision number.
 	Revision int64
+	// Signer signs the generation's metadata; nil publishes it unsigned.
+	Signer Signer
+	// PublicKey is the armored public key (or keys, during a rotation)
+	// of Signer, for formats that publish it beside their metadata.
+	PublicKey []byte
+	// Settings are the repository's format settings (APT architectures,
+	// origin, label…), as the repository's configuration gives them.
+	Settings Settings
+}
+
+// Settings are per-repository options a format may use when it publishes.
+type Settings struct {
+	// Architectures are always indexed, with or without packages (APT).
+	Architectures []string
+	// Origin and Label go into APT's Release files.
+	Origin, Label string
+	// ValidFor, when not zero, adds Valid-Until = Date + ValidFor (APT).
+	ValidFor time.Duration
+}
+
+// Signer makes OpenPGP signatures over metadata; each method signs with
+// every key of the repository (two during a rotation).
+type Signer interface {
+	// DetachArmored returns an armored detached signature
+	// (repomd.xml.asc, Release.gpg).
+	DetachArmored(data []byte) ([]byte, error)
+	// DetachBinary returns a binary detached signature (pacman's .sig).
+	DetachBinary(data []byte) ([]byte, error)
+	// ClearSign returns data clearsigned (InRelease).
+	ClearSign(data []byte) ([]byte, error)
 }

@@ -22,6 +22,9 @@ type apiError struct {
 // statusOf decides the HTTP status and error code of err: the one place
 // where errors become statuses.
 func statusOf(err error) (int, string) {
+	if st, code, ok := keyStatus(err); ok {
+		return st, code
+	}
 	switch {
 	case errors.Is(err, repo.ErrRepoNotFound), errors.Is(err, repo.ErrPackageNotFound), errors.Is(err, repo.ErrObjectNotFound):
 		return http.StatusNotFound, "not_found"

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"io"
 	"net/http"
 	"path"
 	"strings"
@@ -132,7 +133,14 @@ func (s *Server) clientConfig(w http.ResponseWriter, r *http.Request, repoName, 
 	case rp.Format == meta.FormatRPM && p == repoName+".repo":
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("Cache-Control", "public, max-age=60")
-		fmt.Fprintf(w, "[%s]\nname=%s (packyard)\nbaseurl=%s\nenabled=1\ngpgcheck=0\nrepo_gpgcheck=0\nmetadata_expire=10\n", repoName, repoName, base)
+		check := "repo_gpgcheck=0\n"
+		if s.signed(rp) {
+			check = "repo_gpgcheck=1\ngpgkey=" + base + "repodata/repomd.xml.key\n"
+		}
+		fmt.Fprintf(w, "[%s]\nname=%s (packyard)\nbaseurl=%s\nenabled=1\ngpgcheck=0\n%smetadata_expire=10\n", repoName, repoName, base, check)
+		return true
+	case rp.Format == meta.FormatDeb && (p == repoName+".sources" || p == repoName+".list"):
+		s.aptSources(w, r, rp, base, strings.HasSuffix(p, ".list"))
 		return true
 	}
 	return false
@@ -172,8 +180,17 @@ func (s *Server) listing(w http.ResponseWriter, r *http.Request, repoName, dir s
 		data.Entries = append(data.Entries, le)
 	}
 	if dir == "" {
-		if rp, err := s.svc.GetRepo(r.Context(), repoName); err == nil && rp.Format == meta.FormatRPM {
-			data.Entries = append(data.Entries, listingEntry{Name: repoName + ".repo", Href: repoName + ".repo"})
+		if rp, err := s.svc.GetRepo(r.Context(), repoName); err == nil {
+			var extra []string
+			switch rp.Format {
+			case meta.FormatRPM:
+				extra = []string{repoName + ".repo"}
+			case meta.FormatDeb:
+				extra = []string{repoName + ".sources", repoName + ".list"}
+			}
+			for _, n := range extra {
+				data.Entries = append(data.Entries, listingEntry{Name: n, Href: n})
+			}
 		}
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -206,4 +223,66 @@ func (s *Server) index(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	_ = listingTmpl.Execute(w, data)
+}
+
+// signed reports whether a repository's metadata is signed.
+func (s *Server) signed(rp *meta.Repo) bool {
+	st, err := repo.RepoSettings(rp)
+	return err == nil && len(st.KeyNames()) > 0
+}
+
+// aptSources serves an APT repository's client configuration: a deb822
+// .sources file (one stanza per distribution, as their components may
+// differ) or the one-line .list form, both trusting the repository's key
+// through signed-by only. ?distribution= narrows it to one distribution.
+func (s *Server) aptSources(w http.ResponseWriter, r *http.Request, rp *meta.Repo, base string, oneLine bool) {
+	dists := map[string][]string{}
+	var names []string
+	ents, _ := s.svc.List(r.Context(), rp.Name, "dists/")
+	want := r.URL.Query().Get("distribution")
+	for _, d := range ents {
+		if !d.Dir || (want != "" && d.Name != want) {
+			continue
+		}
+		comps, _ := s.svc.List(r.Context(), rp.Name, "dists/"+d.Name+"/")
+		for _, c := range comps {
+			if c.Dir && c.Name != "by-hash" {
+				dists[d.Name] = append(dists[d.Name], c.Name)
+			}
+		}
+		if len(dists[d.Name]) > 0 {
+			names = append(names, d.Name)
+		}
+	}
+	keyring := "/etc/apt/keyrings/" + rp.Name + ".gpg"
+	var b strings.Builder
+	if s.signed(rp) {
+		fmt.Fprintf(&b, "# Install the repository key first:\n#   curl -fsSL %skey.gpg -o %s\n", base, keyring)
+	} else {
+		b.WriteString("# This repository is not signed: apt refuses it unless trusted=yes is added.\n")
+	}
+	if len(names) == 0 {
+		b.WriteString("# The repository has no distributions yet: upload a package with ?distribution=&component=.\n")
+	}
+	for i, d := range names {
+		comps := strings.Join(dists[d], " ")
+		if oneLine {
+			opt := ""
+			if s.signed(rp) {
+				opt = "[signed-by=" + keyring + "] "
+			}
+			fmt.Fprintf(&b, "deb %s%s %s %s\n", opt, base, d, comps)
+			continue
+		}
+		if i > 0 {
+			b.WriteString("\n")
+		}
+		fmt.Fprintf(&b, "Types: deb\nURIs: %s\nSuites: %s\nComponents: %s\n", base, d, comps)
+		if s.signed(rp) {
+			fmt.Fprintf(&b, "Signed-By: %s\n", keyring)
+		}
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "public, max-age=60")
+	_, _ = io.WriteString(w, b.String())
 }

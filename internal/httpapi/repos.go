@@ -20,14 +20,29 @@ type repoJSON struct {
 	CurrentGeneration int64           `json:"current_generation"`
 	CreatedAt         time.Time       `json:"created_at"`
 	URL               string          `json:"url,omitempty"`
+	// Signing lists the keys that sign the repository's metadata.
+	Signing []signingKeyJSON `json:"signing"`
+}
+
+type signingKeyJSON struct {
+	Name        string `json:"name"`
+	Fingerprint string `json:"fingerprint"`
 }
 
 func (s *Server) toRepoJSON(r *http.Request, rp *meta.Repo) repoJSON {
-	return repoJSON{
+	out := repoJSON{
 		Name: rp.Name, Format: rp.Format, Kind: rp.Kind, Config: rp.Config,
 		CurrentGeneration: rp.CurrentGeneration, CreatedAt: rp.CreatedAt,
-		URL: s.baseURL(r) + "/" + rp.Name + "/",
+		URL: s.baseURL(r) + "/" + rp.Name + "/", Signing: []signingKeyJSON{},
 	}
+	keys, err := s.svc.SigningKeys(rp)
+	if err != nil {
+		s.log.Warn("repository names a signing key that is missing", "repo", rp.Name, "err", err)
+	}
+	for _, k := range keys {
+		out.Signing = append(out.Signing, signingKeyJSON{Name: k.Name, Fingerprint: k.Fingerprint})
+	}
+	return out
 }
 
 func (s *Server) listRepos(w http.ResponseWriter, r *http.Request) {
@@ -93,7 +108,7 @@ func configOf(raw []byte) (json.RawMessage, error) {
 	if err := json.Unmarshal(raw, &m); err != nil {
 		return nil, fmt.Errorf("%w: body must be a JSON object", errBadRequest)
 	}
-	for _, k := range []string{"name", "format", "kind", "current_generation", "created_at", "url", "config"} {
+	for _, k := range []string{"name", "format", "kind", "current_generation", "created_at", "url", "config", "signing"} {
 		delete(m, k)
 	}
 	return json.Marshal(m)

@@ -30,6 +30,12 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /api/v1/tokens", s.need(admin, s.createToken))
 	m.HandleFunc("DELETE /api/v1/tokens/{name}", s.need(admin, s.deleteToken))
 	m.HandleFunc("GET /api/v1/whoami", s.need(public, s.whoami))
+	m.HandleFunc("GET /api/v1/keys", s.need(admin, s.listKeys))
+	m.HandleFunc("POST /api/v1/keys", s.need(admin, s.generateKey))
+	m.HandleFunc("GET /api/v1/keys/{name}", s.need(public, s.showKey))
+	m.HandleFunc("GET /api/v1/keys/{name}/public", s.need(public, s.publicKey))
+	m.HandleFunc("PUT /api/v1/keys/{name}", s.need(admin, s.importKey))
+	m.HandleFunc("DELETE /api/v1/keys/{name}", s.need(admin, s.deleteKey))
 
 	// WebDAV: reads are public like repository reads, writes need a token.
 	m.HandleFunc("OPTIONS /dav/{repo}/{path...}", s.davOptions)

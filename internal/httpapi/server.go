@@ -12,6 +12,7 @@ import (
 
 	"github.com/packyard/packyard/internal/auth"
 	"github.com/packyard/packyard/internal/repo"
+	"github.com/packyard/packyard/internal/sign"
 )
 
 // Options configure a Server.
@@ -26,6 +27,10 @@ type Options struct {
 	BaseURL string
 	// Ready reports whether the server can take traffic (/readyz).
 	Ready func(ctx context.Context) error
+	// Keys is the server's keyring (nil: the key API answers 404).
+	Keys *sign.Keyring
+	// DefaultKey names the key new repositories are signed with.
+	DefaultKey string
 }
 
 // Server holds the handlers' dependencies.

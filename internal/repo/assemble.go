@@ -3,10 +3,13 @@ package repo
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
+	"crypto/sha1"
 	"crypto/sha256"
 	"encoding"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -275,6 +278,9 @@ func (a *assembler) output(ctx context.Context, st format.Stream, enc format.Enc
 	if store {
 		id += "\x00stored"
 	}
+	if st.LegacyHashes {
+		id += "\x00legacy"
+	}
 	head, err := encode(enc, header)
 	if err != nil {
 		return format.Blob{}, err
@@ -292,13 +298,13 @@ func (a *assembler) output(ctx context.Context, st format.Stream, enc format.Enc
 	}
 
 	// Resume after the chunks that are the same as last time.
-	h := sha256.New()
+	h := newHashSet(st.LegacyHashes)
 	same := 0
 	if prev != nil && bytes.Equal(prev.head, head) {
 		for same < len(keys) && same < len(prev.keys) && keys[same] == prev.keys[same] {
 			same++
 		}
-		if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(prev.states[same]); err != nil {
+		if err := h.unmarshal(prev.states[same]); err != nil {
 			return format.Blob{}, err
 		}
 		copy(next.states, prev.states[:same+1])
@@ -308,7 +314,7 @@ func (a *assembler) output(ctx context.Context, st format.Stream, enc format.Enc
 		}
 	} else {
 		h.Write(head)
-		if next.states[0], err = marshalHash(h); err != nil {
+		if next.states[0], err = h.marshal(); err != nil {
 			return format.Blob{}, err
 		}
 		next.sizes[0] = int64(len(head))
@@ -324,7 +330,7 @@ func (a *assembler) output(ctx context.Context, st format.Stream, enc format.Enc
 		a.hashed += int64(len(data))
 		a.mu.Unlock()
 		size += int64(len(data))
-		if next.states[i+1], err = marshalHash(h); err != nil {
+		if next.states[i+1], err = h.marshal(); err != nil {
 			return format.Blob{}, err
 		}
 		next.sizes[i+1] = size
@@ -343,7 +349,8 @@ func (a *assembler) output(ctx context.Context, st format.Stream, enc format.Enc
 	h.Write(foot)
 	size += int64(len(foot))
 
-	res := format.Blob{SHA256: hex.EncodeToString(h.Sum(nil)), Size: size}
+	res := format.Blob{Size: size}
+	res.SHA256, res.MD5, res.SHA1 = h.sums()
 	if store {
 		// Header and footer rarely change: store them only when they do.
 		hp, fp := "", ""
@@ -364,8 +371,64 @@ func (a *assembler) output(ctx context.Context, st format.Stream, enc format.Enc
 	return res, nil
 }
 
-func marshalHash(h hash.Hash) ([]byte, error) {
-	return h.(encoding.BinaryMarshaler).MarshalBinary()
+// hashSet is the SHA-256 (and, for APT, MD5 and SHA-1) of an output,
+// whose state can be saved and resumed.
+type hashSet struct {
+	hs []hash.Hash // sha256, then md5 and sha1 when legacy
+}
+
+func newHashSet(legacy bool) *hashSet {
+	h := &hashSet{hs: []hash.Hash{sha256.New()}}
+	if legacy {
+		h.hs = append(h.hs, md5.New(), sha1.New())
+	}
+	return h
+}
+
+func (h *hashSet) Write(b []byte) {
+	for _, x := range h.hs {
+		x.Write(b)
+	}
+}
+
+// marshal saves the states, each behind its 4-byte length.
+func (h *hashSet) marshal() ([]byte, error) {
+	var out []byte
+	for _, x := range h.hs {
+		b, err := x.(encoding.BinaryMarshaler).MarshalBinary()
+		if err != nil {
+			return nil, err
+		}
+		out = binary.LittleEndian.AppendUint32(out, uint32(len(b)))
+		out = append(out, b...)
+	}
+	return out, nil
+}
+
+func (h *hashSet) unmarshal(b []byte) error {
+	for _, x := range h.hs {
+		if len(b) < 4 {
+			return errors.New("assemble: truncated hash state")
+		}
+		n := int(binary.LittleEndian.Uint32(b))
+		if len(b) < 4+n {
+			return errors.New("assemble: truncated hash state")
+		}
+		if err := x.(encoding.BinaryUnmarshaler).UnmarshalBinary(b[4 : 4+n]); err != nil {
+			return err
+		}
+		b = b[4+n:]
+	}
+	return nil
+}
+
+// sums returns the hex SHA-256, MD5 and SHA-1 ("" without legacy).
+func (h *hashSet) sums() (sha, md, sha1 string) {
+	sha = hex.EncodeToString(h.hs[0].Sum(nil))
+	if len(h.hs) == 3 {
+		md, sha1 = hex.EncodeToString(h.hs[1].Sum(nil)), hex.EncodeToString(h.hs[2].Sum(nil))
+	}
+	return sha, md, sha1
 }
 
 // chunk returns the bytes of one chunk in one encoding and, with store, the

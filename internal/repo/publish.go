@@ -15,6 +15,12 @@ import (
 	"github.com/packyard/packyard/internal/meta"
 )
 
+// Paths of a signed repository's public keys.
+const (
+	KeyASCPath = "key.asc"
+	KeyGPGPath = "key.gpg"
+)
+
 // publisher publishes one repository. Uploads only record their package
 // and ask to be made visible; the publisher folds every change that arrived
 // while it was busy into its next generation (group commit).
@@ -32,6 +38,9 @@ type publisher struct {
 	waiters   []waiter
 	published int64 // every change up to this sequence is in genNumber
 	genNumber int64
+	// cfgWanted counts configuration changes; cfgDone is the count the
+	// current generation was published with.
+	cfgWanted, cfgDone int64
 
 	// Owned by the run goroutine.
 	state *pubState
@@ -40,6 +49,7 @@ type publisher struct {
 
 type waiter struct {
 	seq int64
+	cfg int64 // configuration count the generation must include
 	ch  chan waitResult
 }
 
@@ -94,12 +104,29 @@ func (p *publisher) stop() { p.once.Do(func() { close(p.stopc) }) }
 // generation and returns that generation's number.
 func (p *publisher) waitVisible(ctx context.Context, seq int64) (int64, error) {
 	p.mu.Lock()
-	if p.genNumber > 0 && p.published >= seq {
+	if p.genNumber > 0 && p.published >= seq && p.cfgDone >= p.cfgWanted {
 		g := p.genNumber
 		p.mu.Unlock()
 		return g, nil
 	}
-	w := waiter{seq: seq, ch: make(chan waitResult, 1)}
+	w := waiter{seq: seq, cfg: p.cfgWanted, ch: make(chan waitResult, 1)}
+	p.waiters = append(p.waiters, w)
+	p.mu.Unlock()
+	p.kick()
+	select {
+	case r := <-w.ch:
+		return r.gen, r.err
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
+
+// republish publishes a new generation even without package changes (the
+// repository's configuration changed) and waits for it.
+func (p *publisher) republish(ctx context.Context) (int64, error) {
+	p.mu.Lock()
+	p.cfgWanted++
+	w := waiter{seq: 0, cfg: p.cfgWanted, ch: make(chan waitResult, 1)}
 	p.waiters = append(p.waiters, w)
 	p.mu.Unlock()
 	p.kick()
@@ -156,13 +183,13 @@ func (p *publisher) fail(err error) {
 }
 
 // done records a published state and answers the waiters it satisfies.
-func (p *publisher) done(seq, gen int64) {
+func (p *publisher) done(seq, gen, cfg int64) {
 	p.mu.Lock()
-	p.published, p.genNumber = seq, gen
+	p.published, p.genNumber, p.cfgDone = seq, gen, cfg
 	keep := p.waiters[:0]
 	var ready []waiter
 	for _, w := range p.waiters {
-		if w.seq <= seq {
+		if w.seq <= seq && w.cfg <= cfg {
 			ready = append(ready, w)
 		} else {
 			keep = append(keep, w)
@@ -181,20 +208,25 @@ func (p *publisher) done(seq, gen int64) {
 
 func (p *publisher) publishOnce(ctx context.Context) error {
 	start := time.Now()
+	p.mu.Lock()
+	cfgWanted, cfgDone := p.cfgWanted, p.cfgDone
+	p.mu.Unlock()
 	upTo, err := p.s.meta.LastSeq(ctx)
 	if err != nil {
 		return fmt.Errorf("read sequence: %w", err)
 	}
-	changed := false
+	// The configuration is read after the sequence: a change made before
+	// cfgWanted was counted is in what is read here.
+	r, err := p.s.meta.GetRepo(ctx, p.name)
+	if err != nil {
+		return fmt.Errorf("load repository: %w", err)
+	}
+	changed := cfgWanted > cfgDone
 	if p.state == nil {
-		r, err := p.s.meta.GetRepo(ctx, p.name)
-		if err != nil {
-			return fmt.Errorf("load repository: %w", err)
-		}
 		if err := p.load(ctx, r, upTo); err != nil {
 			return err
 		}
-		changed = r.CurrentGeneration == 0
+		changed = changed || r.CurrentGeneration == 0
 		if !changed {
 			g, err := p.s.meta.GetGeneration(ctx, p.repoID, r.CurrentGeneration)
 			if err != nil {
@@ -214,14 +246,14 @@ func (p *publisher) publishOnce(ctx context.Context) error {
 		}
 		p.apply(changes)
 		p.state.seq = upTo
-		changed = len(changes) > 0
+		changed = changed || len(changes) > 0
 	}
 	if !changed {
-		p.done(upTo, p.state.current)
+		p.done(upTo, p.state.current, cfgWanted)
 		return nil
 	}
 
-	g, err := p.build(ctx, upTo)
+	g, err := p.build(ctx, r, upTo)
 	if err != nil {
 		return err
 	}
@@ -235,8 +267,7 @@ func (p *publisher) publishOnce(ctx context.Context) error {
 	}
 	p.state.current = g.Number
 	p.s.feed.bump()
-	r, err := p.s.meta.GetRepo(ctx, p.name)
-	if err == nil {
+	if r, err := p.s.meta.GetRepo(ctx, p.name); err == nil {
 		p.s.views.publishedGen(ctx, r, g)
 	}
 	p.asm.sweep()
@@ -245,7 +276,7 @@ func (p *publisher) publishOnce(ctx context.Context) error {
 	p.s.opts.Metrics.Published(p.name, g.Number, d)
 	p.s.log.Debug("published", "repo", p.name, "generation", g.Number, "packages", len(p.state.sorted), "seq", upTo,
 		"chunks_encoded", p.asm.encoded, "bytes_hashed", p.asm.hashed, "took", d)
-	p.done(upTo, g.Number)
+	p.done(upTo, g.Number, cfgWanted)
 	return nil
 }
 
@@ -319,10 +350,23 @@ func (st *pubState) remove(e *format.Entry) {
 }
 
 // build assembles a new generation from the in-memory state.
-func (p *publisher) build(ctx context.Context, upTo int64) (*meta.Generation, error) {
+func (p *publisher) build(ctx context.Context, r *meta.Repo, upTo int64) (*meta.Generation, error) {
+	st, err := parseSettings(r.Config)
+	if err != nil {
+		return nil, err
+	}
+	signer, asc, bin, err := p.s.signing(st)
+	if err != nil {
+		return nil, fmt.Errorf("signing keys: %w", err)
+	}
+	now := p.s.opts.Now().UTC()
+	opts := format.PublishOptions{
+		RepoName: p.name, Time: now, Revision: now.Unix(),
+		Signer: signer, PublicKey: asc, Settings: st.format(),
+	}
 	a := p.asm
 	a.encoded, a.hashed = 0, 0
-	streams := p.format.Streams(p.state.sorted)
+	streams := p.format.Streams(p.state.sorted, opts)
 	built := make([]format.Built, len(streams))
 	// Streams are independent: build them at once, so their chunk writes
 	// and fsyncs overlap.
@@ -346,10 +390,16 @@ func (p *publisher) build(ctx context.Context, upTo int64) (*meta.Generation, er
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	now := p.s.opts.Now().UTC()
-	files, err := p.format.Finish(built, format.PublishOptions{RepoName: p.name, Time: now, Revision: now.Unix()})
+	files, err := p.format.Finish(built, opts)
 	if err != nil {
 		return nil, fmt.Errorf("finish index: %w", err)
+	}
+	if signer != nil {
+		// Every repository serves its public keys, armored and in the
+		// binary form APT's signed-by takes.
+		files = append(files,
+			format.File{Path: KeyASCPath, ContentType: "application/pgp-keys", Data: asc},
+			format.File{Path: KeyGPGPath, ContentType: "application/pgp-keys", Data: bin})
 	}
 	parts := map[string][]string{}
 	for _, b := range built {

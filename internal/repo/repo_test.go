@@ -46,7 +46,7 @@ func (lineFormat) Render(p *format.Package, fi format.FileInfo) (map[string][]by
 
 func (lineFormat) Compare(a, b format.Identity) int { return strings.Compare(a.Version, b.Version) }
 
-func (lineFormat) Streams([]*format.Entry) []format.Stream {
+func (lineFormat) Streams([]*format.Entry, format.PublishOptions) []format.Stream {
 	return []format.Stream{{
 		Name: "idx", Fragment: "idx", Encodings: []format.Encoding{format.Gzip},
 		Header: func(int) []byte { return []byte("index\n") },
@@ -316,7 +316,7 @@ func TestAssemblyWorkFollowsTheChange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := lineFormat{}.Streams(nil)[0]
+	st := lineFormat{}.Streams(nil, format.PublishOptions{})[0]
 	a := newAssembler(blobs, nil)
 	check := func(what string) format.Built {
 		t.Helper()

@@ -17,6 +17,7 @@ import (
 	"github.com/packyard/packyard/internal/blob"
 	"github.com/packyard/packyard/internal/format"
 	"github.com/packyard/packyard/internal/meta"
+	"github.com/packyard/packyard/internal/sign"
 )
 
 // Errors the service returns; the HTTP layer maps them to status codes.
@@ -56,6 +57,16 @@ type Options struct {
 	Metrics Metrics
 	// Now returns the current time (tests may fix it).
 	Now func() time.Time
+	// Keys holds the signing keys; nil means repositories are unsigned.
+	Keys KeySource
+	// DefaultKey signs new repositories that name no key ("" for none).
+	DefaultKey string
+}
+
+// KeySource gives the service its signing keys.
+type KeySource interface {
+	Signer(names []string) (*sign.Signer, error)
+	Describe(name string) (sign.KeyInfo, error)
 }
 
 // Metrics receives the service's observations.
@@ -196,6 +207,10 @@ func (s *Service) CreateRepo(ctx context.Context, spec RepoSpec) (*meta.Repo, er
 	if len(cfg) == 0 {
 		cfg = []byte("{}")
 	}
+	cfg, err := s.withDefaultKey(cfg)
+	if err != nil {
+		return nil, err
+	}
 	r := &meta.Repo{Name: spec.Name, Format: spec.Format, Kind: spec.Kind, Config: cfg}
 	if err := s.meta.CreateRepo(ctx, r); err != nil {
 		if errors.Is(err, meta.ErrExists) {
@@ -325,8 +340,26 @@ func (s *Service) PruneGenerations(ctx context.Context) error {
 	return nil
 }
 
-// UpdateRepoConfig replaces a repository's configuration.
-func (s *Service) UpdateRepoConfig(ctx context.Context, name string, cfg []byte) (*meta.Repo, error) {
+// UpdateRepoConfig merges patch into a repository's configuration (each
+// top-level key replaces the old one; null removes it) and waits until a
+// generation published with the new configuration (new signing keys, for
+// instance) is current.
+func (s *Service) UpdateRepoConfig(ctx context.Context, name string, patch []byte) (*meta.Repo, error) {
+	r, err := s.GetRepo(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := mergeConfig(r.Config, patch)
+	if err != nil {
+		return nil, err
+	}
+	st, err := parseSettings(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.checkKeys(st); err != nil {
+		return nil, err
+	}
 	if err := s.meta.UpdateRepoConfig(ctx, name, cfg); err != nil {
 		if errors.Is(err, meta.ErrNotFound) {
 			return nil, fmt.Errorf("%w: %q", ErrRepoNotFound, name)
@@ -334,5 +367,10 @@ func (s *Service) UpdateRepoConfig(ctx context.Context, name string, cfg []byte)
 		return nil, err
 	}
 	s.feed.bump()
+	if _, ok := s.formats[r.Format]; ok {
+		if _, err := s.publisher(r).republish(ctx); err != nil {
+			return nil, fmt.Errorf("publish %q with its new configuration: %w", name, err)
+		}
+	}
 	return s.GetRepo(ctx, name)
 }

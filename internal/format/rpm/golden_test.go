@@ -243,7 +243,7 @@ func TestCreaterepoGolden(t *testing.T) {
 	t.Logf("comparing %d packages", len(pkgs))
 	cr := runCreaterepo(t, createrepo, repo)
 	f := New()
-	streams := f.Streams(nil)
+	streams := f.Streams(nil, format.PublishOptions{})
 
 	for _, s := range streams {
 		theirs, ok := cr.streams[s.Name]
@@ -393,7 +393,7 @@ func compareRepomd(t *testing.T, f *Format, cr createrepoOutput) {
 	var md xRepomd
 	decode(t, "repomd.xml", cr.repomd, &md)
 	var built []format.Built
-	for _, s := range f.Streams(nil) {
+	for _, s := range f.Streams(nil, format.PublishOptions{}) {
 		raw, gz := cr.streams[s.Name], cr.gz[s.Name]
 		rs, gs := sha256.Sum256(raw), sha256.Sum256(gz)
 		built = append(built, format.Built{

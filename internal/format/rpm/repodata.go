@@ -26,6 +26,7 @@ const RepomdPath = "repodata/repomd.xml"
 const (
 	contentTypeXML  = "application/xml"
 	contentTypeGzip = "application/gzip"
+	contentTypeKeys = "application/pgp-keys"
 )
 
 const xmlDecl = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
@@ -43,7 +44,7 @@ var streamDefs = [...]struct {
 // Streams returns primary, filelists and other, each of every entry,
 // gzip-compressed. The header and footer are byte for byte createrepo_c's:
 // the footer has no trailing newline.
-func (f *Format) Streams(entries []*format.Entry) []format.Stream {
+func (f *Format) Streams(entries []*format.Entry, opts format.PublishOptions) []format.Stream {
 	out := make([]format.Stream, 0, len(streamDefs))
 	for _, sd := range streamDefs {
 		header := []byte(xmlDecl + "<" + sd.root + " " + sd.ns + ">\n")
@@ -111,5 +112,17 @@ func (f *Format) Finish(built []format.Built, opts format.PublishOptions) ([]for
 	}
 	b = append(b, "</repomd>\n"...)
 	files = append(files, format.File{Path: RepomdPath, ContentType: contentTypeXML, Data: b})
+	if opts.Signer != nil {
+		// dnf's repo_gpgcheck reads the detached signature beside
+		// repomd.xml and the key from gpgkey= (repomd.xml.key by
+		// convention); both come from this same generation.
+		sig, err := opts.Signer.DetachArmored(b)
+		if err != nil {
+			return nil, fmt.Errorf("rpm: sign repomd.xml: %w", err)
+		}
+		files = append(files,
+			format.File{Path: RepomdPath + ".asc", ContentType: contentTypeKeys, Data: sig},
+			format.File{Path: RepomdPath + ".key", ContentType: contentTypeKeys, Data: opts.PublicKey})
+	}
 	return files, nil
 }

@@ -12,7 +12,7 @@ import (
 )
 
 func TestStreams(t *testing.T) {
-	streams := New().Streams([]*format.Entry{{ID: 1, Arch: "x86_64", Path: "Packages/a/a-1-1.x86_64.rpm"}})
+	streams := New().Streams([]*format.Entry{{ID: 1, Arch: "x86_64", Path: "Packages/a/a-1-1.x86_64.rpm"}}, format.PublishOptions{})
 	want := []struct {
 		name, header, footer string
 	}{

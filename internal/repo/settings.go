@@ -1,0 +1,215 @@
+package repo
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/packyard/packyard/internal/format"
+	"github.com/packyard/packyard/internal/meta"
+	"github.com/packyard/packyard/internal/sign"
+)
+
+// Settings is the part of a repository's configuration (meta.Repo.Config,
+// a JSON object) that the service reads. Other keys are kept as they are.
+type Settings struct {
+	// Keys names the signing keys, in signature order: one, or two while a
+	// key is rotated. Absent means the server's default key at creation;
+	// an empty list publishes unsigned metadata.
+	Keys *[]string `json:"keys,omitempty"`
+	// Architectures are indexed even without packages of their own (APT).
+	Architectures []string `json:"architectures,omitempty"`
+	// Origin and Label are written into APT Release files.
+	Origin string `json:"origin,omitempty"`
+	Label  string `json:"label,omitempty"`
+	// ValidFor adds Valid-Until to APT Release files ("168h").
+	ValidFor string `json:"valid_for,omitempty"`
+}
+
+var archRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
+
+// parseSettings reads and checks the settings of a configuration.
+func parseSettings(cfg []byte) (Settings, error) {
+	var st Settings
+	if len(bytes.TrimSpace(cfg)) == 0 {
+		return st, nil
+	}
+	if err := json.Unmarshal(cfg, &st); err != nil {
+		return st, fmt.Errorf("%w: configuration: %v", ErrInvalidRepo, err)
+	}
+	if st.Keys != nil {
+		if len(*st.Keys) > 2 {
+			return st, fmt.Errorf("%w: keys: a repository is signed by one key, or two during a rotation (got %d)", ErrInvalidRepo, len(*st.Keys))
+		}
+		if len(*st.Keys) == 2 && (*st.Keys)[0] == (*st.Keys)[1] {
+			return st, fmt.Errorf("%w: keys: %q is named twice", ErrInvalidRepo, (*st.Keys)[0])
+		}
+	}
+	for _, a := range st.Architectures {
+		if !archRE.MatchString(a) || a == "all" {
+			return st, fmt.Errorf("%w: architectures: %q is not an architecture name", ErrInvalidRepo, a)
+		}
+	}
+	for name, v := range map[string]string{"origin": st.Origin, "label": st.Label} {
+		if strings.ContainsAny(v, "\n\r") {
+			return st, fmt.Errorf("%w: %s must be one line", ErrInvalidRepo, name)
+		}
+	}
+	if st.ValidFor != "" {
+		d, err := time.ParseDuration(st.ValidFor)
+		if err != nil || d <= 0 {
+			return st, fmt.Errorf("%w: valid_for %q must be a positive duration such as 168h", ErrInvalidRepo, st.ValidFor)
+		}
+	}
+	return st, nil
+}
+
+// KeyNames returns the signing key names (none for an unsigned repository).
+func (st Settings) KeyNames() []string {
+	if st.Keys == nil {
+		return nil
+	}
+	return *st.Keys
+}
+
+func (st Settings) format() format.Settings {
+	out := format.Settings{Architectures: st.Architectures, Origin: st.Origin, Label: st.Label}
+	if st.ValidFor != "" {
+		out.ValidFor, _ = time.ParseDuration(st.ValidFor)
+	}
+	return out
+}
+
+// checkKeys makes sure every named key exists.
+func (s *Service) checkKeys(st Settings) error {
+	names := st.KeyNames()
+	if len(names) == 0 {
+		return nil
+	}
+	if s.opts.Keys == nil {
+		return fmt.Errorf("%w: keys: this server has no keyring", ErrInvalidRepo)
+	}
+	if _, err := s.opts.Keys.Signer(names); err != nil {
+		return fmt.Errorf("%w: keys: %v", ErrInvalidRepo, err)
+	}
+	return nil
+}
+
+// withDefaultKey sets the server's default signing key in a new
+// repository's configuration when it names no keys.
+func (s *Service) withDefaultKey(cfg []byte) ([]byte, error) {
+	st, err := parseSettings(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if st.Keys != nil || s.opts.DefaultKey == "" {
+		return cfg, s.checkKeys(st)
+	}
+	m := map[string]json.RawMessage{}
+	if err := json.Unmarshal(cfg, &m); err != nil {
+		return nil, fmt.Errorf("%w: configuration must be a JSON object", ErrInvalidRepo)
+	}
+	m["keys"], _ = json.Marshal([]string{s.opts.DefaultKey})
+	out, err := json.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	st, _ = parseSettings(out)
+	return out, s.checkKeys(st)
+}
+
+// RepoSettings returns a repository's parsed settings.
+func RepoSettings(r *meta.Repo) (Settings, error) { return parseSettings(r.Config) }
+
+// SigningKeys describes the keys that sign a repository.
+func (s *Service) SigningKeys(r *meta.Repo) ([]sign.KeyInfo, error) {
+	st, err := parseSettings(r.Config)
+	if err != nil {
+		return nil, err
+	}
+	var out []sign.KeyInfo
+	for _, n := range st.KeyNames() {
+		if s.opts.Keys == nil {
+			return nil, fmt.Errorf("no keyring for key %q", n)
+		}
+		info, err := s.opts.Keys.Describe(n)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, info)
+	}
+	return out, nil
+}
+
+// ReposUsingKey names the repositories signed with a key.
+func (s *Service) ReposUsingKey(ctx context.Context, name string) ([]string, error) {
+	repos, err := s.meta.ListRepos(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for i := range repos {
+		st, err := parseSettings(repos[i].Config)
+		if err != nil {
+			continue
+		}
+		for _, k := range st.KeyNames() {
+			if k == name {
+				out = append(out, repos[i].Name)
+			}
+		}
+	}
+	return out, nil
+}
+
+// signing returns the signer and armored public keys of a repository's
+// settings (nil, nil for an unsigned one).
+func (s *Service) signing(st Settings) (format.Signer, []byte, []byte, error) {
+	names := st.KeyNames()
+	if len(names) == 0 {
+		return nil, nil, nil, nil
+	}
+	if s.opts.Keys == nil {
+		return nil, nil, nil, fmt.Errorf("repository is signed by %v but the server has no keyring", names)
+	}
+	sg, err := s.opts.Keys.Signer(names)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	asc, err := sg.PublicKeys()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	bin, err := sg.PublicKeysBinary()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return sg, asc, bin, nil
+}
+
+// mergeConfig applies a patch to a configuration: each top-level key of
+// the patch replaces the same key, and null removes it.
+func mergeConfig(cfg, patch []byte) ([]byte, error) {
+	m := map[string]json.RawMessage{}
+	if len(bytes.TrimSpace(cfg)) > 0 {
+		if err := json.Unmarshal(cfg, &m); err != nil {
+			return nil, fmt.Errorf("stored configuration is not a JSON object: %w", err)
+		}
+	}
+	var p map[string]json.RawMessage
+	if err := json.Unmarshal(patch, &p); err != nil {
+		return nil, fmt.Errorf("%w: configuration must be a JSON object", ErrInvalidRepo)
+	}
+	for k, v := range p {
+		if string(bytes.TrimSpace(v)) == "null" {
+			delete(m, k)
+		} else {
+			m[k] = v
+		}
+	}
+	return json.Marshal(m)
+}
