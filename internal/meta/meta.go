@@ -226,7 +226,10 @@ type Store interface {
 
 	// AddPackage inserts p (ID, AddedSeq set on return) with its fragments
 	// and appends a package.added event. If a live package with the same
-	// Identity or the same Path exists, it returns that package and ErrExists.
+	// Identity exists, or one at the same Path with a different Digest, it
+	// returns that package and ErrExists. Live packages of different
+	// identities may share a path when their digests are equal (one APT
+	// pool file in several distributions).
 	AddPackage(ctx context.Context, p *Package) (*Package, error)
 	// FindPackage returns the live package with that identity, or ErrNotFound.
 	FindPackage(ctx context.Context, repoID int64, id Identity) (*Package, error)

@@ -176,6 +176,31 @@ func testAddPackageConflicts(t *testing.T, s meta.Store) {
 	}
 	removePackage(t, s, again)
 	addPackage(t, s, samePath)
+
+	// The same bytes at the same path under another identity (the same
+	// .deb in a second distribution) share the file.
+	shared := newPackage(r.ID, "foo", "2.0")
+	shared.Scope = "other/main"
+	shared.Path, shared.Digest, shared.Size = samePath.Path, samePath.Digest, samePath.Size
+	sp := addPackage(t, s, shared)
+	if sp.ID == samePath.ID {
+		t.Errorf("shared path: got the first package's ID %d", sp.ID)
+	}
+	byPath, err := s.PackageByPath(ctx, r.ID, samePath.Path, sp.AddedSeq, sp.AddedSeq)
+	if err != nil || byPath.Digest != samePath.Digest {
+		t.Errorf("PackageByPath(shared) = %v, %v; want digest %s", byPath, err, samePath.Digest)
+	}
+	// Other bytes at that path still conflict, in any scope.
+	otherBytes := newPackage(r.ID, "foo", "3.0")
+	otherBytes.Scope = "third/main"
+	otherBytes.Path, otherBytes.Digest = samePath.Path, digestOf("yet other bytes")
+	before := lastSeq(t, s)
+	got, err := s.AddPackage(ctx, otherBytes)
+	wantErr(t, "same path, other bytes, other scope", err, meta.ErrExists)
+	if got == nil || got.Path != samePath.Path {
+		t.Errorf("same path, other bytes: returned %v; want a package at %s", got, samePath.Path)
+	}
+	checkNoEventSince(t, s, before, "same path, other bytes")
 }
 
 func testFindGetPackage(t *testing.T, s meta.Store) {

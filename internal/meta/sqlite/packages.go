@@ -75,9 +75,20 @@ func (s *Store) addOne(ctx context.Context, tx *sql.Tx, p *meta.Package) (existi
 	if err != nil {
 		return nil, 0, 0, err
 	}
-	// The partial unique indexes on live identity and live path turn a
-	// duplicate into "no row inserted", which is how the conflict is
-	// detected without parsing driver errors.
+	// A live package at the same path with other bytes conflicts; with
+	// the same bytes the file is shared (the same .deb in two
+	// distributions).
+	ex, err := scanPackage(tx.QueryRowContext(ctx, `SELECT `+pkgColumns+` FROM packages p
+		WHERE p.repo_id = $1 AND p.removed_seq = 0 AND p.path = $2 AND p.digest <> $3 LIMIT 1`, p.RepoID, p.Path, p.Digest))
+	if err == nil {
+		return ex, 0, 0, meta.ErrExists
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return nil, 0, 0, fmt.Errorf("look up package at %s: %w", p.Path, err)
+	}
+	// The partial unique index on live identity turns a duplicate into
+	// "no row inserted", which is how the conflict is detected without
+	// parsing driver errors.
 	err = tx.StmtContext(ctx, s.stmtInsertPackage).QueryRowContext(ctx,
 		p.RepoID, p.Scope, p.Name, p.Epoch, p.Version, p.Release, p.Arch,
 		p.Path, p.Digest, p.Size, p.Summary, p.UploadedBy, nanos(p.UploadedAt)).Scan(&id)
@@ -106,14 +117,10 @@ func (s *Store) addOne(ctx context.Context, tx *sql.Tx, p *meta.Package) (existi
 }
 
 // conflicting returns the live package that kept p from being inserted:
-// the one with its identity, else the one at its path.
+// the one with its identity.
 func conflicting(ctx context.Context, tx *sql.Tx, p *meta.Package) (*meta.Package, error) {
 	ex, err := scanPackage(tx.QueryRowContext(ctx, `SELECT `+pkgColumns+` FROM packages p WHERE `+identityWhere,
 		p.RepoID, p.Scope, p.Name, p.Epoch, p.Version, p.Release, p.Arch))
-	if errors.Is(err, sql.ErrNoRows) {
-		ex, err = scanPackage(tx.QueryRowContext(ctx, `SELECT `+pkgColumns+` FROM packages p
-			WHERE p.repo_id = $1 AND p.removed_seq = 0 AND p.path = $2`, p.RepoID, p.Path))
-	}
 	if err != nil {
 		return nil, fmt.Errorf("look up conflicting package: %w", err)
 	}
