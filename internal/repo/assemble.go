@@ -127,6 +127,7 @@ type storedChunk struct {
 	digest string
 	size   int64
 	used   bool
+	rec    xzRecord // for xz blocks
 }
 
 // outputState remembers one output of a stream (its decoded form, or one
@@ -141,6 +142,7 @@ type outputState struct {
 	parts              []string // blob per chunk; nil for hash-only outputs
 	states             [][]byte // states[i]: SHA-256 state after head and chunks[:i]
 	sizes              []int64
+	recs               []xzRecord // xz: each chunk's block record
 }
 
 // assembler builds the streams of a repository's publishes. It is owned by
@@ -281,18 +283,41 @@ func (a *assembler) output(ctx context.Context, st format.Stream, enc format.Enc
 	if st.LegacyHashes {
 		id += "\x00legacy"
 	}
-	head, err := encode(enc, header)
-	if err != nil {
-		return format.Blob{}, err
-	}
-	foot, err := encode(enc, st.Footer)
-	if err != nil {
-		return format.Blob{}, err
+	// An xz output is one stream: the head is the stream header and the
+	// header's block, and the foot (built after the chunks) the footer's
+	// block, the index and the stream footer (see xzblocks.go).
+	var head, foot, footBlock []byte
+	var headRecs, footRecs []xzRecord
+	var err error
+	if enc == format.Xz {
+		hb, hr, err := xzBlock(header)
+		if err != nil {
+			return format.Blob{}, err
+		}
+		head = append(append([]byte(nil), xzStreamHeader...), hb...)
+		if hb != nil {
+			headRecs = []xzRecord{hr}
+		}
+		fb, fr, err := xzBlock(st.Footer)
+		if err != nil {
+			return format.Blob{}, err
+		}
+		if footBlock = fb; fb != nil {
+			footRecs = []xzRecord{fr}
+		}
+	} else {
+		if head, err = encode(enc, header); err != nil {
+			return format.Blob{}, err
+		}
+		if foot, err = encode(enc, st.Footer); err != nil {
+			return format.Blob{}, err
+		}
 	}
 	a.mu.Lock()
 	prev := a.outputs[id]
 	a.mu.Unlock()
-	next := &outputState{head: head, keys: keys, states: make([][]byte, len(keys)+1), sizes: make([]int64, len(keys)+1)}
+	next := &outputState{head: head, keys: keys, states: make([][]byte, len(keys)+1), sizes: make([]int64, len(keys)+1),
+		recs: make([]xzRecord, len(keys))}
 	if store {
 		next.parts = make([]string, len(keys))
 	}
@@ -309,6 +334,7 @@ func (a *assembler) output(ctx context.Context, st format.Stream, enc format.Enc
 		}
 		copy(next.states, prev.states[:same+1])
 		copy(next.sizes, prev.sizes[:same+1])
+		copy(next.recs, prev.recs[:same])
 		if store {
 			copy(next.parts, prev.parts[:same])
 		}
@@ -321,10 +347,11 @@ func (a *assembler) output(ctx context.Context, st format.Stream, enc format.Enc
 	}
 	size := next.sizes[same]
 	for i := same; i < len(chunks); i++ {
-		data, digest, err := a.chunk(ctx, st.Fragment, enc, keys[i], chunks[i], store)
+		data, digest, rec, err := a.chunk(ctx, st.Fragment, enc, keys[i], chunks[i], store)
 		if err != nil {
 			return format.Blob{}, err
 		}
+		next.recs[i] = rec
 		h.Write(data)
 		a.mu.Lock()
 		a.hashed += int64(len(data))
@@ -346,6 +373,11 @@ func (a *assembler) output(ctx context.Context, st format.Stream, enc format.Enc
 	}
 	a.outputs[id] = next
 	a.mu.Unlock()
+	if enc == format.Xz {
+		recs := make([]xzRecord, 0, len(headRecs)+len(next.recs)+len(footRecs))
+		recs = append(append(append(recs, headRecs...), next.recs...), footRecs...)
+		foot = append(footBlock, xzTail(recs)...)
+	}
 	h.Write(foot)
 	size += int64(len(foot))
 
@@ -434,7 +466,7 @@ func (h *hashSet) sums() (sha, md, sha1 string) {
 // chunk returns the bytes of one chunk in one encoding and, with store, the
 // digest of its blob: from the store when it was encoded before, encoded
 // (and stored) otherwise.
-func (a *assembler) chunk(ctx context.Context, kind string, enc format.Encoding, key string, entries []*format.Entry, store bool) ([]byte, string, error) {
+func (a *assembler) chunk(ctx context.Context, kind string, enc format.Encoding, key string, entries []*format.Entry, store bool) ([]byte, string, xzRecord, error) {
 	ck := encName(enc) + "\x00" + key
 	a.mu.Lock()
 	c, ok := a.chunks[ck]
@@ -445,34 +477,40 @@ func (a *assembler) chunk(ctx context.Context, kind string, enc format.Encoding,
 	if ok && store {
 		data, err := blob.ReadAll(ctx, a.blobs, blob.Digest(c.digest))
 		if err == nil {
-			return data, c.digest, nil
+			return data, c.digest, c.rec, nil
 		}
 		// Lost from the store: encode it again below.
 	}
 	frags, err := a.fragments(ctx, entries)
 	if err != nil {
-		return nil, "", err
+		return nil, "", xzRecord{}, err
 	}
 	var raw []byte
 	for _, f := range frags {
 		raw = append(raw, f[kind]...)
 	}
-	data, err := encode(enc, raw)
+	var data []byte
+	var rec xzRecord
+	if enc == format.Xz {
+		data, rec, err = xzBlock(raw)
+	} else {
+		data, err = encode(enc, raw)
+	}
 	if err != nil {
-		return nil, "", err
+		return nil, "", xzRecord{}, err
 	}
 	if !store {
-		return data, "", nil
+		return data, "", rec, nil
 	}
 	digest, err := a.put(ctx, data)
 	if err != nil {
-		return nil, "", err
+		return nil, "", xzRecord{}, err
 	}
 	a.mu.Lock()
 	a.encoded++
-	a.chunks[ck] = &storedChunk{digest: digest, size: int64(len(data)), used: true}
+	a.chunks[ck] = &storedChunk{digest: digest, size: int64(len(data)), used: true, rec: rec}
 	a.mu.Unlock()
-	return data, digest, nil
+	return data, digest, rec, nil
 }
 
 func (a *assembler) put(ctx context.Context, data []byte) (string, error) {
