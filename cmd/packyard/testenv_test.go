@@ -13,6 +13,7 @@ import (
 
 	"github.com/packyard/packyard/internal/auth"
 	"github.com/packyard/packyard/internal/blob/fsblob"
+	"github.com/packyard/packyard/internal/config"
 	"github.com/packyard/packyard/internal/format"
 	"github.com/packyard/packyard/internal/format/rpm"
 	"github.com/packyard/packyard/internal/format/rpm/rpmtest"
@@ -32,6 +33,15 @@ type server struct {
 }
 
 func newServer(t *testing.T) *server {
+	t.Helper()
+	return newServerOpts(t, false)
+}
+
+// newServerOpts is newServer; withKeys gives the server a keyring opened
+// as serve opens it, in <data>/keys with default_key "default", holding a
+// copy of internal/sign/testdata/seed-key.asc as that key (so that no key
+// is generated).
+func newServerOpts(t *testing.T, withKeys bool) *server {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -53,11 +63,24 @@ func newServer(t *testing.T) *server {
 	}
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	metrics := httpapi.NewMetrics()
-	svc := repo.New(blobs, db, []format.Format{rpm.New()}, log, repo.Options{MaxUploadSize: 64 << 20, GenerationGrace: time.Hour, Metrics: metrics})
+	ro := repo.Options{MaxUploadSize: 64 << 20, GenerationGrace: time.Hour, Metrics: metrics}
+	ho := httpapi.Options{MaxUploadSize: 64 << 20}
+	if withKeys {
+		cfg := config.Default()
+		cfg.Data = dir
+		writeSeedKey(t, filepath.Join(dir, "keys"), cfg.DefaultKey)
+		kr, err := openKeyring(cfg, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ro.Keys, ro.DefaultKey = kr, cfg.DefaultKey
+		ho.Keys, ho.DefaultKey = kr, cfg.DefaultKey
+	}
+	svc := repo.New(blobs, db, []format.Format{rpm.New()}, log, ro)
 	if err := svc.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(httpapi.New(svc, auth.New(db), metrics, log, httpapi.Options{MaxUploadSize: 64 << 20}))
+	srv := httptest.NewServer(httpapi.New(svc, auth.New(db), metrics, log, ho))
 	t.Cleanup(func() {
 		srv.Close()
 		svc.Close()
@@ -69,6 +92,26 @@ func newServer(t *testing.T) *server {
 	t.Setenv("PACKYARD_SERVER", "")
 	t.Setenv("PACKYARD_DATA", t.TempDir())
 	return &server{url: srv.URL, data: dir, admin: strings.TrimSpace(string(secret))}
+}
+
+// seedKeyPath is a fixed RSA-3072 test key.
+var seedKeyPath = filepath.Join("..", "..", "internal", "sign", "testdata", "seed-key.asc")
+
+// writeSeedKey copies the fixed test key into dir as key name, and returns
+// its armored text.
+func writeSeedKey(t *testing.T, dir, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(seedKeyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name+".asc"), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 // cliResult is what one run of the CLI printed and returned.

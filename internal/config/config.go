@@ -7,8 +7,10 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -247,6 +249,11 @@ func (c *Server) Validate() error {
 	}
 	if c.ReadHeaderTimeout.Duration <= 0 || c.BodyIdleTimeout.Duration <= 0 {
 		errs = append(errs, errors.New("read_header_timeout and body_idle_timeout: must be positive"))
+	}
+	for _, name := range slices.Sorted(maps.Keys(c.Keys)) {
+		if c.Keys[name].Path == "" {
+			errs = append(errs, fmt.Errorf("keys.%s.path: must name the key's ASCII-armored private key file", name))
+		}
 	}
 	return errors.Join(errs...)
 }

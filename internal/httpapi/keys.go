@@ -164,7 +164,7 @@ func (s *Server) deleteKey(w http.ResponseWriter, r *http.Request) {
 	}
 	name := r.PathValue("name")
 	if name == s.opts.DefaultKey {
-		s.writeError(w, r, fmt.Errorf("%w: %q is the server's default key (setting default_key)", errConflictName, name))
+		s.writeError(w, r, fmt.Errorf("%w: %q is the server's default key (setting default_key)", errKeyInUse, name))
 		return
 	}
 	repos, err := s.svc.ReposUsingKey(r.Context(), name)
@@ -173,7 +173,7 @@ func (s *Server) deleteKey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if len(repos) > 0 {
-		s.writeError(w, r, fmt.Errorf("%w: key %q still signs %v; assign other keys first", errConflictName, name, repos))
+		s.writeError(w, r, fmt.Errorf("%w: key %q still signs %v; assign other keys first", errKeyInUse, name, repos))
 		return
 	}
 	if err := kr.Delete(name); err != nil {
@@ -183,9 +183,15 @@ func (s *Server) deleteKey(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// errKeyInUse refuses to delete a key that still signs repositories or is
+// the default key.
+var errKeyInUse = errors.New("key in use")
+
 // keyStatus maps keyring errors; statusOf calls it.
 func keyStatus(err error) (int, string, bool) {
 	switch {
+	case errors.Is(err, errKeyInUse):
+		return http.StatusConflict, "in_use", true
 	case errors.Is(err, sign.ErrKeyNotFound):
 		return http.StatusNotFound, "not_found", true
 	case errors.Is(err, sign.ErrKeyExists):

@@ -28,6 +28,7 @@ import (
 	"github.com/packyard/packyard/internal/httpapi"
 	"github.com/packyard/packyard/internal/meta/sqlite"
 	"github.com/packyard/packyard/internal/repo"
+	"github.com/packyard/packyard/internal/sign"
 )
 
 // testTimeout bounds every wait of a test: a stream that never delivers, a
@@ -49,6 +50,8 @@ type env struct {
 	admin string
 	// http does not follow redirects, so tests see them.
 	http *http.Client
+	// keys is the server's keyring (nil unless envOptions.keys).
+	keys *sign.Keyring
 }
 
 type envOptions struct {
@@ -57,7 +60,14 @@ type envOptions struct {
 	maxUpload int64
 	// baseURL is httpapi.Options.BaseURL.
 	baseURL string
+	// keys gives the server a keyring in <data>/keys holding a copy of
+	// internal/sign/testdata/seed-key.asc as "default", its default key:
+	// new repositories are then signed.
+	keys bool
 }
+
+// defaultKeyName is the server's default key with envOptions.keys.
+const defaultKeyName = "default"
 
 func newEnv(t *testing.T, o envOptions) *env {
 	t.Helper()
@@ -87,14 +97,22 @@ func newEnv(t *testing.T, o envOptions) *env {
 	}
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	metrics := httpapi.NewMetrics()
-	svc := repo.New(blobs, db, []format.Format{rpm.New()}, log, repo.Options{
-		MaxUploadSize: o.maxUpload, GenerationGrace: time.Hour, Metrics: metrics,
-	})
+	ro := repo.Options{MaxUploadSize: o.maxUpload, GenerationGrace: time.Hour, Metrics: metrics}
+	var keys *sign.Keyring
+	var defaultKey string
+	if o.keys {
+		keys, defaultKey = seedKeyring(t, filepath.Join(dir, "keys")), defaultKeyName
+		// Only a real keyring: a nil *sign.Keyring in the KeySource
+		// interface would not compare equal to nil.
+		ro.Keys, ro.DefaultKey = keys, defaultKey
+	}
+	svc := repo.New(blobs, db, []format.Format{rpm.New()}, log, ro)
 	if err := svc.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
 	api := httpapi.New(svc, auth.New(db), metrics, log, httpapi.Options{
 		MaxUploadSize: o.maxUpload, BodyIdleTimeout: testTimeout, BaseURL: o.baseURL,
+		Keys: keys, DefaultKey: defaultKey,
 	})
 	srv := httptest.NewServer(api)
 	t.Cleanup(func() {
@@ -105,12 +123,33 @@ func newEnv(t *testing.T, o envOptions) *env {
 	})
 	return &env{
 		t: t, srv: srv, url: srv.URL, data: dir, blobs: blobs, db: db, svc: svc,
-		admin: strings.TrimSpace(string(secret)),
+		admin: strings.TrimSpace(string(secret)), keys: keys,
 		http: &http.Client{
 			Timeout:       testTimeout,
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
 	}
+}
+
+// seedKeyring opens a keyring in dir holding a copy of the fixed test key
+// as defaultKeyName, the way a server finds its key directory.
+func seedKeyring(t *testing.T, dir string) *sign.Keyring {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "sign", "testdata", "seed-key.asc"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, defaultKeyName+".asc"), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	kr, err := sign.OpenKeyring(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kr
 }
 
 // response is a finished HTTP exchange.

@@ -5,6 +5,7 @@
 package repo
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -104,6 +105,9 @@ type Service struct {
 	feed       feedSignal
 	// digestLocks serialise commit-then-record of identical uploads.
 	digestLocks [64]sync.Mutex
+	// cfgMu serialises configuration read-merge-writes, so that
+	// concurrent patches are not lost.
+	cfgMu sync.Mutex
 }
 
 // New returns a Service. Formats are keyed by their Name.
@@ -204,7 +208,9 @@ func (s *Service) CreateRepo(ctx context.Context, spec RepoSpec) (*meta.Repo, er
 		return nil, fmt.Errorf("%w: kind %q is not supported yet (supported: hosted)", ErrInvalidRepo, spec.Kind)
 	}
 	cfg := []byte(spec.Config)
-	if len(cfg) == 0 {
+	if t := bytes.TrimSpace(cfg); len(t) == 0 || string(t) == "null" {
+		// No configuration; a JSON null would otherwise be stored and
+		// decode to a nil map that cannot take the default key.
 		cfg = []byte("{}")
 	}
 	cfg, err := s.withDefaultKey(cfg)
@@ -345,6 +351,24 @@ func (s *Service) PruneGenerations(ctx context.Context) error {
 // generation published with the new configuration (new signing keys, for
 // instance) is current.
 func (s *Service) UpdateRepoConfig(ctx context.Context, name string, patch []byte) (*meta.Repo, error) {
+	r, err := s.writeRepoConfig(ctx, name, patch)
+	if err != nil {
+		return nil, err
+	}
+	s.feed.bump()
+	if _, ok := s.formats[r.Format]; ok {
+		if _, err := s.publisher(r).republish(ctx); err != nil {
+			return nil, fmt.Errorf("publish %q with its new configuration: %w", name, err)
+		}
+	}
+	return s.GetRepo(ctx, name)
+}
+
+// writeRepoConfig merges patch into the stored configuration and stores
+// the result; it returns the repository as it was before.
+func (s *Service) writeRepoConfig(ctx context.Context, name string, patch []byte) (*meta.Repo, error) {
+	s.cfgMu.Lock()
+	defer s.cfgMu.Unlock()
 	r, err := s.GetRepo(ctx, name)
 	if err != nil {
 		return nil, err
@@ -366,11 +390,5 @@ func (s *Service) UpdateRepoConfig(ctx context.Context, name string, patch []byt
 		}
 		return nil, err
 	}
-	s.feed.bump()
-	if _, ok := s.formats[r.Format]; ok {
-		if _, err := s.publisher(r).republish(ctx); err != nil {
-			return nil, fmt.Errorf("publish %q with its new configuration: %w", name, err)
-		}
-	}
-	return s.GetRepo(ctx, name)
+	return r, nil
 }

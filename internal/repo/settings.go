@@ -200,6 +200,9 @@ func mergeConfig(cfg, patch []byte) ([]byte, error) {
 			return nil, fmt.Errorf("stored configuration is not a JSON object: %w", err)
 		}
 	}
+	if m == nil { // stored as JSON null
+		m = map[string]json.RawMessage{}
+	}
 	var p map[string]json.RawMessage
 	if err := json.Unmarshal(patch, &p); err != nil {
 		return nil, fmt.Errorf("%w: configuration must be a JSON object", ErrInvalidRepo)

@@ -114,7 +114,7 @@ func OpenKeyring(dir string, external map[string]ExternalKey) (*Keyring, error) 
 		}
 		k, err := readKey(ext.Path, ext.Passphrase)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("sign: key %q (configured by path): %w", name, err)
 		}
 		kr.keys[name] = &entry{key: k, path: ext.Path, external: true}
 	}

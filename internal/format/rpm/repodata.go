@@ -27,6 +27,7 @@ const (
 	contentTypeXML  = "application/xml"
 	contentTypeGzip = "application/gzip"
 	contentTypeKeys = "application/pgp-keys"
+	contentTypeSig  = "application/pgp-signature"
 )
 
 const xmlDecl = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
@@ -121,7 +122,7 @@ func (f *Format) Finish(built []format.Built, opts format.PublishOptions) ([]for
 			return nil, fmt.Errorf("rpm: sign repomd.xml: %w", err)
 		}
 		files = append(files,
-			format.File{Path: RepomdPath + ".asc", ContentType: contentTypeKeys, Data: sig},
+			format.File{Path: RepomdPath + ".asc", ContentType: contentTypeSig, Data: sig},
 			format.File{Path: RepomdPath + ".key", ContentType: contentTypeKeys, Data: opts.PublicKey})
 	}
 	return files, nil
