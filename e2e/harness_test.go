@@ -118,6 +118,7 @@ type server struct {
 	exited  chan struct{} // closed when the process has exited
 	stopped bool          // stop or kill9 already ran
 	killed  bool          // kill9 ran
+	data    string        // the data directory
 }
 
 // startServer runs `packyard serve` on dataDir and returns once /readyz
@@ -133,7 +134,7 @@ func startServer(t *testing.T, dataDir string) *server {
 		t.Fatal(err)
 	}
 	s := &server{
-		t: t, token: randomToken(t), logPath: logPath,
+		t: t, token: randomToken(t), logPath: logPath, data: dataDir,
 		logs:   newLogSink(f),
 		exited: make(chan struct{}),
 		http: &http.Client{Transport: &http.Transport{
@@ -407,9 +408,16 @@ func (s *server) cli(t *testing.T, args ...string) (string, string, int) {
 // finish within two minutes.
 func run(t *testing.T, env []string, stdin io.Reader, name string, args ...string) (string, string, int) {
 	t.Helper()
+	return runIn(t, "", env, stdin, name, args...)
+}
+
+// runIn is run in the working directory dir ("" for the test's).
+func runIn(t *testing.T, dir string, env []string, stdin io.Reader, name string, args ...string) (string, string, int) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Dir = dir
 	cmd.Env = env
 	cmd.Stdin = stdin
 	var stdout, stderr bytes.Buffer
