@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs packyard's whole test suite: formatting, vet, staticcheck, unit,
-# conformance, golden (vs createrepo_c), end-to-end (real dnf) tests and a
+# conformance, golden (vs createrepo_c and apt-ftparchive), end-to-end (real
+# dnf and apt) tests and a
 # bounded fuzz run. Installs the Debian packages the tests need when they
 # are missing. With PACKYARD_REQUIRE_REAL=1 (as .ci/run sets), a test whose
 # real client or service is missing fails instead of skipping.
@@ -11,9 +12,11 @@ export CGO_ENABLED=0
 export PATH="$PATH:$(go env GOPATH)/bin"
 
 # Real clients and tools the tests drive: dnf, createrepo_c, rpm/rpmbuild,
-# cadaver (WebDAV), curl, gpgv (signature interop).
+# cadaver (WebDAV), curl, gpgv (signature interop), apt-get, dpkg-deb and
+# apt-ftparchive (APT), xz (xz stream checks).
 missing=()
-for pair in dnf:dnf createrepo_c:createrepo-c rpm:rpm rpmbuild:rpm cadaver:cadaver curl:curl gpgv:gpgv; do
+for pair in dnf:dnf createrepo_c:createrepo-c rpm:rpm rpmbuild:rpm cadaver:cadaver curl:curl gpgv:gpgv \
+	apt-get:apt dpkg-deb:dpkg apt-ftparchive:apt-utils xz:xz-utils; do
 	cmd=${pair%%:*} pkg=${pair#*:}
 	command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
 done
@@ -42,5 +45,10 @@ staticcheck ./...
 echo "== go test"
 go test -count=1 -timeout 25m ./...
 echo "== fuzz (bounded)"
-go test -run '^$' -fuzz '^FuzzParse$' -fuzztime "${PACKYARD_FUZZTIME:-30s}" ./internal/format/rpm/
+fuzztime=${PACKYARD_FUZZTIME:-20s}
+go test -run '^$' -fuzz '^FuzzParse$' -fuzztime "$fuzztime" ./internal/format/rpm/
+go test -run '^$' -fuzz '^FuzzReadDeb$' -fuzztime "$fuzztime" ./internal/format/deb/
+go test -run '^$' -fuzz '^FuzzParseParagraph$' -fuzztime "$fuzztime" ./internal/format/deb/
+go test -run '^$' -fuzz '^FuzzXZ$' -fuzztime "$fuzztime" ./internal/format/deb/
+go test -run '^$' -fuzz '^FuzzParsePrivate$' -fuzztime "$fuzztime" ./internal/sign/
 echo "all tests passed"
