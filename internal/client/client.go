@@ -133,12 +133,7 @@ func (c *Client) do(ctx context.Context, method, path string, body io.Reader, si
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 400 {
-		e := &Error{Status: resp.StatusCode}
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		if json.Unmarshal(b, e) != nil {
-			e.Message = strings.TrimSpace(string(b))
-		}
-		return e
+		return errorOf(resp)
 	}
 	if out == nil {
 		_, _ = io.Copy(io.Discard, resp.Body)
@@ -288,13 +283,18 @@ func (c *Client) doRaw(ctx context.Context, path string, w io.Writer) error {
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 400 {
-		e := &Error{Status: resp.StatusCode}
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		if json.Unmarshal(b, e) != nil {
-			e.Message = strings.TrimSpace(string(b))
-		}
-		return e
+		return errorOf(resp)
 	}
 	_, err = io.Copy(w, io.LimitReader(resp.Body, 4<<20))
 	return err
+}
+
+// errorOf reads an error answer: the API's JSON error, or its text.
+func errorOf(resp *http.Response) error {
+	e := &Error{Status: resp.StatusCode}
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if json.Unmarshal(b, e) != nil {
+		e.Message = strings.TrimSpace(string(b))
+	}
+	return e
 }

@@ -109,7 +109,12 @@ func (p *publisher) waitVisible(ctx context.Context, seq int64) (int64, error) {
 		p.mu.Unlock()
 		return g, nil
 	}
-	w := waiter{seq: seq, cfg: p.cfgWanted, ch: make(chan waitResult, 1)}
+	return p.await(ctx, waiter{seq: seq, cfg: p.cfgWanted, ch: make(chan waitResult, 1)})
+}
+
+// await queues w (p.mu held, and released here), kicks the publisher and
+// waits for w's answer.
+func (p *publisher) await(ctx context.Context, w waiter) (int64, error) {
 	p.waiters = append(p.waiters, w)
 	p.mu.Unlock()
 	p.kick()
@@ -126,16 +131,7 @@ func (p *publisher) waitVisible(ctx context.Context, seq int64) (int64, error) {
 func (p *publisher) republish(ctx context.Context) (int64, error) {
 	p.mu.Lock()
 	p.cfgWanted++
-	w := waiter{seq: 0, cfg: p.cfgWanted, ch: make(chan waitResult, 1)}
-	p.waiters = append(p.waiters, w)
-	p.mu.Unlock()
-	p.kick()
-	select {
-	case r := <-w.ch:
-		return r.gen, r.err
-	case <-ctx.Done():
-		return 0, ctx.Err()
-	}
+	return p.await(ctx, waiter{seq: 0, cfg: p.cfgWanted, ch: make(chan waitResult, 1)})
 }
 
 func (p *publisher) run(ctx context.Context) {

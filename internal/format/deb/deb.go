@@ -114,10 +114,7 @@ func poolPath(comp, source, name string, v Version, arch string, udeb bool) stri
 	if strings.HasPrefix(source, "lib") && len(source) > 3 {
 		prefix = source[:4]
 	}
-	ver := v.Upstream
-	if v.Revision != "" {
-		ver += "-" + v.Revision
-	}
+	ver := Version{Upstream: v.Upstream, Revision: v.Revision}.String()
 	ext := ".deb"
 	if udeb {
 		ext = ".udeb"
@@ -145,14 +142,7 @@ func (f *Format) Compare(a, b format.Identity) int {
 }
 
 func fullVersion(id format.Identity) string {
-	v := id.Version
-	if id.Epoch != "" {
-		v = id.Epoch + ":" + v
-	}
-	if id.Release != "" {
-		v += "-" + id.Release
-	}
-	return v
+	return Version{Epoch: id.Epoch, Upstream: id.Version, Revision: id.Release}.String()
 }
 
 // Render renders the package's Packages stanza: the control fields in
