@@ -108,6 +108,10 @@ type Blob struct {
 	Parts  []string
 	// MD5 and SHA1 are set for streams with LegacyHashes.
 	MD5, SHA1 string
+	// State is the marshalled SHA-256 state after the whole output, for
+	// Signer.DetachBinaryState: a large assembled file can be signed
+	// without being read again.
+	State []byte
 }
 
 // Built is an assembled stream: its raw (decoded) digest and size and its
@@ -191,4 +195,7 @@ type Signer interface {
 	DetachBinary(data []byte) ([]byte, error)
 	// ClearSign returns data clearsigned (InRelease).
 	ClearSign(data []byte) ([]byte, error)
+	// DetachBinaryState returns a binary detached signature over data
+	// given by the SHA-256 state after all of it (Blob.State).
+	DetachBinaryState(sha256State []byte) ([]byte, error)
 }

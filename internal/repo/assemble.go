@@ -383,6 +383,9 @@ func (a *assembler) output(ctx context.Context, st format.Stream, enc format.Enc
 
 	res := format.Blob{Size: size}
 	res.SHA256, res.MD5, res.SHA1 = h.sums()
+	if res.State, err = h.hs[0].(encoding.BinaryMarshaler).MarshalBinary(); err != nil {
+		return format.Blob{}, err
+	}
 	if store {
 		// Header and footer rarely change: store them only when they do.
 		hp, fp := "", ""

@@ -199,9 +199,10 @@ func equalIDs(a, b []int64) bool {
 
 type stubSigner struct{}
 
-func (stubSigner) DetachArmored(d []byte) ([]byte, error) { return []byte("SIG " + sha256Hex(d)), nil }
-func (stubSigner) DetachBinary(d []byte) ([]byte, error)  { return nil, errors.New("unused") }
-func (stubSigner) ClearSign(d []byte) ([]byte, error)     { return append([]byte("CLEAR\n"), d...), nil }
+func (stubSigner) DetachArmored(d []byte) ([]byte, error)   { return []byte("SIG " + sha256Hex(d)), nil }
+func (stubSigner) DetachBinary(d []byte) ([]byte, error)    { return nil, errors.New("unused") }
+func (stubSigner) ClearSign(d []byte) ([]byte, error)       { return append([]byte("CLEAR\n"), d...), nil }
+func (stubSigner) DetachBinaryState([]byte) ([]byte, error) { return nil, errors.New("unused") }
 
 func TestFinishRelease(t *testing.T) {
 	blob := func(s string, n int64) format.Blob {
