@@ -128,6 +128,13 @@ type server struct {
 // if the test failed, the server's log is shown.
 func startServer(t *testing.T, dataDir string) *server {
 	t.Helper()
+	return startServerEnv(t, dataDir)
+}
+
+// startServerEnv is startServer with extra server settings in the
+// environment ("PACKYARD_WATCH_SETTLE=300ms").
+func startServerEnv(t *testing.T, dataDir string, env ...string) *server {
+	t.Helper()
 	logPath := filepath.Join(t.TempDir(), "packyard.log")
 	f, err := os.Create(logPath)
 	if err != nil {
@@ -145,7 +152,7 @@ func startServer(t *testing.T, dataDir string) *server {
 		}},
 	}
 	s.cmd = exec.Command(packyardBin, "serve", "--data", dataDir, "--listen", "127.0.0.1:0")
-	s.cmd.Env = cleanEnv("PACKYARD_ADMIN_TOKEN="+s.token, "PACKYARD_LOG_FORMAT=json")
+	s.cmd.Env = cleanEnv(append([]string{"PACKYARD_ADMIN_TOKEN=" + s.token, "PACKYARD_LOG_FORMAT=json"}, env...)...)
 	s.cmd.Stdout, s.cmd.Stderr = s.logs, s.logs
 	if err := s.cmd.Start(); err != nil {
 		t.Fatalf("start packyard serve: %v", err)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"text/tabwriter"
 
@@ -9,9 +10,9 @@ import (
 
 func newRepoCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "repo", Short: "Create, list, show and delete repositories"}
-	var format, kind string
+	var format, kind, watchDir, defDist, defComp string
 	var keys, arches []string
-	var unsigned bool
+	var unsigned, keepImported bool
 	create := &cobra.Command{
 		Use:   "create NAME --format rpm|deb",
 		Short: "Create a repository",
@@ -30,6 +31,18 @@ func newRepoCmd(g *globals) *cobra.Command {
 			}
 			if len(arches) > 0 {
 				extra["architectures"] = arches
+			}
+			if watchDir != "" {
+				extra["watch_dir"] = watchDir
+			}
+			if keepImported {
+				extra["watch_keep_imported"] = true
+			}
+			if defDist != "" {
+				extra["default_distribution"] = defDist
+			}
+			if defComp != "" {
+				extra["default_component"] = defComp
 			}
 			r, err := g.client().CreateRepo(cmd.Context(), args[0], format, kind, extra)
 			if err != nil {
@@ -50,6 +63,10 @@ func newRepoCmd(g *globals) *cobra.Command {
 	create.Flags().BoolVar(&unsigned, "unsigned", false, "publish unsigned metadata")
 	create.Flags().StringSliceVar(&arches, "architectures", nil, "deb: architectures indexed even without packages of their own")
 	create.Flags().StringVar(&kind, "kind", "hosted", "repository kind: hosted")
+	create.Flags().StringVar(&watchDir, "watch-dir", "", "drop folder on the server: package files copied into it are imported (absolute path)")
+	create.Flags().BoolVar(&keepImported, "watch-keep-imported", false, "move imported files to <watch-dir>/imported/ instead of deleting them")
+	create.Flags().StringVar(&defDist, "default-distribution", "", "deb: distribution of packages dropped directly into the watch directory")
+	create.Flags().StringVar(&defComp, "default-component", "", "deb: component of packages dropped without a <distribution>/<component>/ folder (default main)")
 	_ = create.MarkFlagRequired("format")
 	_ = create.RegisterFlagCompletionFunc("format", cobra.FixedCompletions([]string{"rpm", "deb"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = create.RegisterFlagCompletionFunc("kind", cobra.FixedCompletions([]string{"hosted"}, cobra.ShellCompDirectiveNoFileComp))
@@ -102,6 +119,17 @@ func newRepoCmd(g *globals) *cobra.Command {
 			}
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "name:        %s\nformat:      %s\nkind:        %s\ngeneration:  %d\nurl:         %s\npackages:    %d\n", r.Name, r.Format, r.Kind, r.CurrentGeneration, r.URL, len(pkgs))
+			var watchCfg struct {
+				Dir  string `json:"watch_dir"`
+				Keep bool   `json:"watch_keep_imported"`
+			}
+			if json.Unmarshal(r.Config, &watchCfg) == nil && watchCfg.Dir != "" {
+				keep := ""
+				if watchCfg.Keep {
+					keep = " (imported files kept in imported/)"
+				}
+				fmt.Fprintf(out, "drop folder: %s%s\n", watchCfg.Dir, keep)
+			}
 			if len(r.Signing) == 0 {
 				fmt.Fprintln(out, "signed by:   nobody (unsigned)")
 			}
@@ -174,7 +202,7 @@ generation is published before the command returns. Rotate in three steps:
 		},
 	}
 	signCmd.Flags().BoolVar(&signUnsigned, "unsigned", false, "publish unsigned metadata from now on")
-	cmd.AddCommand(create, list, show, del, signCmd)
+	cmd.AddCommand(create, list, show, del, signCmd, newRepoWatchCmd(g))
 	return cmd
 }
 
@@ -194,4 +222,52 @@ func completeRepos(g *globals) func(*cobra.Command, []string, string) ([]string,
 		}
 		return names, cobra.ShellCompDirectiveNoFileComp
 	}
+}
+
+// newRepoWatchCmd sets or removes a repository's drop folder.
+func newRepoWatchCmd(g *globals) *cobra.Command {
+	var off, keep bool
+	cmd := &cobra.Command{
+		Use:   "watch NAME DIR | watch NAME --off",
+		Short: "Import the package files copied into a directory on the server",
+		Long: `Make DIR, a directory on the server, the repository's drop folder: a package
+file copied or moved into it is imported within seconds of its last write,
+then deleted (or moved to DIR/imported/ with --keep-imported). A file the
+repository refuses goes to DIR/rejected/ with FILE.error beside it. The
+server creates DIR if it is missing. APT packages go in
+DIR/<distribution>/<component>/. --off stops watching (files stay).
+See docs/dropfolder.md.`,
+		Args:              cobra.RangeArgs(1, 2),
+		ValidArgsFunction: completeRepos(g),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var fields map[string]any
+			switch {
+			case off && len(args) == 1:
+				fields = map[string]any{"watch_dir": nil, "watch_keep_imported": nil}
+			case !off && len(args) == 2:
+				fields = map[string]any{"watch_dir": args[1], "watch_keep_imported": keep}
+			default:
+				return fmt.Errorf("give a directory, or --off alone")
+			}
+			r, err := g.client().UpdateRepo(cmd.Context(), args[0], fields)
+			if err != nil {
+				return err
+			}
+			if j, err := g.json(); err != nil || j {
+				if err != nil {
+					return err
+				}
+				return printJSON(cmd.OutOrStdout(), r)
+			}
+			if off {
+				fmt.Fprintf(cmd.OutOrStdout(), "%s no longer watches a drop folder\n", r.Name)
+			} else {
+				fmt.Fprintf(cmd.OutOrStdout(), "%s imports the package files copied into %s\n", r.Name, args[1])
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&off, "off", false, "stop watching the drop folder")
+	cmd.Flags().BoolVar(&keep, "keep-imported", false, "move imported files to DIR/imported/ instead of deleting them")
+	return cmd
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/packyard/packyard/internal/meta/sqlite"
 	"github.com/packyard/packyard/internal/repo"
 	"github.com/packyard/packyard/internal/sign"
+	"github.com/packyard/packyard/internal/watch"
 )
 
 func newServeCmd() *cobra.Command {
@@ -76,6 +77,8 @@ func newServeCmd() *cobra.Command {
 	f.Duration("body-idle-timeout", def.BodyIdleTimeout.Duration, "abort a request body that stalls this long (env PACKYARD_BODY_IDLE_TIMEOUT)")
 	f.Duration("shutdown-timeout", def.ShutdownTimeout.Duration, "graceful shutdown limit (env PACKYARD_SHUTDOWN_TIMEOUT)")
 	f.String("base-url", "", "public URL for generated client configuration (env PACKYARD_BASE_URL)")
+	f.Duration("watch-rescan", def.WatchRescan.Duration, "full scan interval of drop folders, beside change notifications (env PACKYARD_WATCH_RESCAN)")
+	f.Duration("watch-settle", def.WatchSettle.Duration, "how long a dropped file must stay unchanged before it is imported (env PACKYARD_WATCH_SETTLE)")
 	return cmd
 }
 
@@ -111,6 +114,10 @@ func applyFlags(fs *pflag.FlagSet, c *config.Server) error {
 			c.BodyIdleTimeout.Duration, err = fs.GetDuration(f.Name)
 		case "shutdown-timeout":
 			c.ShutdownTimeout.Duration, err = fs.GetDuration(f.Name)
+		case "watch-rescan":
+			c.WatchRescan.Duration, err = fs.GetDuration(f.Name)
+		case "watch-settle":
+			c.WatchSettle.Duration, err = fs.GetDuration(f.Name)
 		}
 	})
 	return err
@@ -194,6 +201,17 @@ func serve(ctx context.Context, cfg config.Server, logOut io.Writer) error {
 		return err
 	}
 	defer svc.Close()
+	// Closed before the service (defers run last first): imports under
+	// way end before the publishers stop.
+	watcher := watch.New(svc, db, log, watch.Options{
+		Settle:  cfg.WatchSettle.Duration,
+		Rescan:  cfg.WatchRescan.Duration,
+		Metrics: metrics,
+	})
+	if err := watcher.Start(ctx); err != nil {
+		return err
+	}
+	defer watcher.Close()
 
 	api := httpapi.New(svc, auth.New(db), metrics, log, httpapi.Options{
 		BodyIdleTimeout: cfg.BodyIdleTimeout.Duration,

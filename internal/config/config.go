@@ -112,6 +112,13 @@ type Server struct {
 	// Keys references private keys kept outside the key directory, by
 	// name: [keys.release] path = "...", passphrase_file = "...".
 	Keys map[string]KeyRef `toml:"keys"`
+	// WatchRescan is how often every drop folder (a repository's
+	// watch_dir) is scanned in full, beside change notifications: it
+	// catches files whose events were lost (NFS, a full event queue).
+	WatchRescan Duration `toml:"watch_rescan" env:"PACKYARD_WATCH_RESCAN"`
+	// WatchSettle is how long a file in a drop folder must keep its size
+	// and modification time before it is imported.
+	WatchSettle Duration `toml:"watch_settle" env:"PACKYARD_WATCH_SETTLE"`
 }
 
 // KeyRef references a private key file.
@@ -137,6 +144,8 @@ func Default() Server {
 		BodyIdleTimeout:   Duration{60 * time.Second},
 		ShutdownTimeout:   Duration{30 * time.Second},
 		DefaultKey:        "default",
+		WatchRescan:       Duration{30 * time.Second},
+		WatchSettle:       Duration{2 * time.Second},
 	}
 }
 
@@ -249,6 +258,9 @@ func (c *Server) Validate() error {
 	}
 	if c.ReadHeaderTimeout.Duration <= 0 || c.BodyIdleTimeout.Duration <= 0 {
 		errs = append(errs, errors.New("read_header_timeout and body_idle_timeout: must be positive"))
+	}
+	if c.WatchRescan.Duration <= 0 || c.WatchSettle.Duration <= 0 {
+		errs = append(errs, errors.New("watch_rescan and watch_settle: must be positive"))
 	}
 	for _, name := range slices.Sorted(maps.Keys(c.Keys)) {
 		if c.Keys[name].Path == "" {

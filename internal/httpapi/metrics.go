@@ -11,7 +11,7 @@ import (
 )
 
 // Metrics holds the server's Prometheus collectors in their own registry
-// (no global state). It also implements repo.Metrics.
+// (no global state). It also implements repo.Metrics and watch.Metrics.
 type Metrics struct {
 	reg         *prometheus.Registry
 	requests    *prometheus.CounterVec
@@ -20,6 +20,7 @@ type Metrics struct {
 	visible     *prometheus.HistogramVec
 	publishes   *prometheus.HistogramVec
 	generations *prometheus.GaugeVec
+	watchFiles  *prometheus.CounterVec
 }
 
 // NewMetrics creates and registers the collectors.
@@ -47,8 +48,11 @@ func NewMetrics() *Metrics {
 		generations: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "packyard_repo_generation", Help: "Current generation number per repository.",
 		}, []string{"repo"}),
+		watchFiles: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "packyard_watch_files_total", Help: "Files handled in drop folders by repository and result (imported, identical, rejected, retry).",
+		}, []string{"repo", "result"}),
 	}
-	m.reg.MustRegister(m.requests, m.latency, m.uploads, m.visible, m.publishes, m.generations,
+	m.reg.MustRegister(m.requests, m.latency, m.uploads, m.visible, m.publishes, m.generations, m.watchFiles,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -71,6 +75,9 @@ func (m *Metrics) Published(repo string, number int64, d time.Duration) {
 	m.publishes.WithLabelValues(repo).Observe(d.Seconds())
 	m.generations.WithLabelValues(repo).Set(float64(number))
 }
+
+// WatchFile implements watch.Metrics.
+func (m *Metrics) WatchFile(repo, result string) { m.watchFiles.WithLabelValues(repo, result).Inc() }
 
 func (m *Metrics) observe(route, method string, code int, d time.Duration) {
 	m.requests.WithLabelValues(route, method, strconv.Itoa(code)).Inc()

@@ -218,7 +218,16 @@ func (s *Service) CreateRepo(ctx context.Context, spec RepoSpec) (*meta.Repo, er
 		return nil, err
 	}
 	r := &meta.Repo{Name: spec.Name, Format: spec.Format, Kind: spec.Kind, Config: cfg}
-	if err := s.meta.CreateRepo(ctx, r); err != nil {
+	s.cfgMu.Lock()
+	err = s.prepareWatchDir(ctx, spec.Name, spec.Kind, nil, cfg)
+	if err == nil {
+		err = s.meta.CreateRepo(ctx, r)
+	}
+	s.cfgMu.Unlock()
+	if err != nil {
+		if errors.Is(err, ErrInvalidRepo) {
+			return nil, err
+		}
 		if errors.Is(err, meta.ErrExists) {
 			return nil, fmt.Errorf("%w: %q", ErrRepoExists, spec.Name)
 		}
@@ -382,6 +391,9 @@ func (s *Service) writeRepoConfig(ctx context.Context, name string, patch []byte
 		return nil, err
 	}
 	if err := s.checkKeys(st); err != nil {
+		return nil, err
+	}
+	if err := s.prepareWatchDir(ctx, name, r.Kind, r.Config, cfg); err != nil {
 		return nil, err
 	}
 	if err := s.meta.UpdateRepoConfig(ctx, name, cfg); err != nil {

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
@@ -28,9 +30,26 @@ type Settings struct {
 	Label  string `json:"label,omitempty"`
 	// ValidFor adds Valid-Until to APT Release files ("168h").
 	ValidFor string `json:"valid_for,omitempty"`
+
+	// WatchDir is the repository's drop folder: an absolute directory
+	// whose package files the server imports (internal/watch); "" for
+	// none. No two repositories share one, nor nest one in another.
+	WatchDir string `json:"watch_dir,omitempty"`
+	// WatchKeepImported moves imported files to <watch_dir>/imported/
+	// instead of deleting them.
+	WatchKeepImported bool `json:"watch_keep_imported,omitempty"`
+	// DefaultDistribution places APT packages dropped directly into the
+	// watch directory; DefaultComponent places those dropped there or into
+	// a <distribution>/ folder ("main" when empty).
+	DefaultDistribution string `json:"default_distribution,omitempty"`
+	DefaultComponent    string `json:"default_component,omitempty"`
 }
 
 var archRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
+
+// scopeNameRE is what an APT distribution or component name may be (as
+// the deb format checks it).
+var scopeNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$`)
 
 // parseSettings reads and checks the settings of a configuration.
 func parseSettings(cfg []byte) (Settings, error) {
@@ -65,7 +84,91 @@ func parseSettings(cfg []byte) (Settings, error) {
 			return st, fmt.Errorf("%w: valid_for %q must be a positive duration such as 168h", ErrInvalidRepo, st.ValidFor)
 		}
 	}
+	if st.WatchDir != "" {
+		if !filepath.IsAbs(st.WatchDir) || strings.ContainsAny(st.WatchDir, "\x00\n\r") {
+			return st, fmt.Errorf("%w: watch_dir %q must be an absolute path on the server, such as /srv/drop/NAME", ErrInvalidRepo, st.WatchDir)
+		}
+		if filepath.Clean(st.WatchDir) == "/" {
+			return st, fmt.Errorf("%w: watch_dir must not be the root directory", ErrInvalidRepo)
+		}
+	}
+	for _, v := range []struct{ key, name string }{{"default_distribution", st.DefaultDistribution}, {"default_component", st.DefaultComponent}} {
+		if v.name != "" && (!scopeNameRE.MatchString(v.name) || v.name == "by-hash") {
+			return st, fmt.Errorf("%w: %s %q must be 1-64 letters, digits, '.', '_', '+', '-'", ErrInvalidRepo, v.key, v.name)
+		}
+	}
 	return st, nil
+}
+
+// prepareWatchDir checks a repository's watch directory when a creation
+// or configuration change (from old to cfg) sets a new one: no other
+// repository may watch it or a directory inside or around it, and the
+// server creates it if it is missing and must be able to write in it
+// (imported files are deleted or moved). The caller holds cfgMu, so that
+// two changes cannot claim one directory at once.
+func (s *Service) prepareWatchDir(ctx context.Context, name, kind string, old, cfg []byte) error {
+	st, err := parseSettings(cfg)
+	if err != nil || st.WatchDir == "" {
+		return err
+	}
+	dir := filepath.Clean(st.WatchDir)
+	if prev, err := parseSettings(old); err == nil && prev.WatchDir != "" && filepath.Clean(prev.WatchDir) == dir {
+		return nil
+	}
+	if kind != meta.KindHosted {
+		return fmt.Errorf("%w: watch_dir: only hosted repositories take files from a drop folder", ErrInvalidRepo)
+	}
+	repos, err := s.meta.ListRepos(ctx)
+	if err != nil {
+		return fmt.Errorf("check watch_dir: %w", err)
+	}
+	for i := range repos {
+		other, err := parseSettings(repos[i].Config)
+		if repos[i].Name == name || err != nil || other.WatchDir == "" {
+			continue
+		}
+		if overlap(dir, filepath.Clean(other.WatchDir)) {
+			return fmt.Errorf("%w: watch_dir %s overlaps %s, the drop folder of repository %q: each repository needs a directory of its own, outside the others",
+				ErrInvalidRepo, dir, other.WatchDir, repos[i].Name)
+		}
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("%w: watch_dir: the server cannot create %s: %v", ErrInvalidRepo, dir, err)
+	}
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		return fmt.Errorf("%w: watch_dir: %s is not a directory", ErrInvalidRepo, dir)
+	}
+	// A probe file: hidden names are never imported.
+	f, err := os.CreateTemp(dir, ".packyard-probe-*")
+	if err != nil {
+		return fmt.Errorf("%w: watch_dir: the server cannot write in %s (it deletes or moves the files it imports): %v", ErrInvalidRepo, dir, err)
+	}
+	f.Close()
+	_ = os.Remove(f.Name())
+	// Symbolic links may make two different names one directory.
+	real, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return fmt.Errorf("%w: watch_dir: %s: %v", ErrInvalidRepo, dir, err)
+	}
+	for i := range repos {
+		other, err := parseSettings(repos[i].Config)
+		if repos[i].Name == name || err != nil || other.WatchDir == "" {
+			continue
+		}
+		if o, err := filepath.EvalSymlinks(other.WatchDir); err == nil && overlap(real, o) {
+			return fmt.Errorf("%w: watch_dir %s is %s, which overlaps %s, the drop folder of repository %q: each repository needs a directory of its own, outside the others",
+				ErrInvalidRepo, dir, real, other.WatchDir, repos[i].Name)
+		}
+	}
+	return nil
+}
+
+// overlap reports whether one of two clean paths is the other or inside it.
+func overlap(a, b string) bool {
+	inside := func(p, dir string) bool {
+		return p == dir || strings.HasPrefix(p, strings.TrimSuffix(dir, string(filepath.Separator))+string(filepath.Separator))
+	}
+	return inside(a, b) || inside(b, a)
 }
 
 // KeyNames returns the signing key names (none for an unsigned repository).
