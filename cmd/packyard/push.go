@@ -1,10 +1,15 @@
 package main
 
 import (
+	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -38,7 +43,7 @@ func newPushCmd(g *globals) *cobra.Command {
 		Args:              cobra.MinimumNArgs(2),
 		ValidArgsFunction: completeRepos(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			repoName, files := args[0], args[1:]
+			repoName, files := args[0], withoutSignatures(args[1:])
 			c := g.client()
 			params := map[string]string{}
 			if dist != "" {
@@ -112,6 +117,18 @@ func pushOne(cmd *cobra.Command, c *client.Client, p *mpb.Progress, repoName, fi
 		o.err = fmt.Errorf("%s is not a regular file", file)
 		return o
 	}
+	if strings.Contains(filepath.Base(file), ".pkg.tar.") {
+		// pacman: a detached signature beside the package goes with it.
+		sig, err := readSignature(file + ".sig")
+		if err != nil {
+			o.err = err
+			return o
+		}
+		if sig != "" {
+			params = maps.Clone(params)
+			params["signature"] = sig
+		}
+	}
 	var body io.Reader = f
 	var bar *mpb.Bar
 	if p != nil {
@@ -162,4 +179,42 @@ func summarize(w io.Writer, outcomes []pushOutcome, d time.Duration) error {
 		return exitError{msg: fmt.Sprintf("%d of %d files failed", failed, len(outcomes))}
 	}
 	return nil
+}
+
+// readSignature returns the base64 of a package's .sig file, "" if there
+// is none.
+func readSignature(path string) (string, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, 64<<10+1))
+	if err != nil {
+		return "", err
+	}
+	if len(b) > 64<<10 {
+		return "", fmt.Errorf("%s is larger than 64 KiB: not a package signature", path)
+	}
+	return base64.StdEncoding.EncodeToString(b), nil
+}
+
+// withoutSignatures drops pacman .sig files whose package is in the list:
+// each goes with its package.
+func withoutSignatures(files []string) []string {
+	in := map[string]bool{}
+	for _, f := range files {
+		in[f] = true
+	}
+	out := files[:0:0]
+	for _, f := range files {
+		if pkg, ok := strings.CutSuffix(f, ".sig"); ok && in[pkg] {
+			continue
+		}
+		out = append(out, f)
+	}
+	return out
 }

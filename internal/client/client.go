@@ -114,9 +114,16 @@ type Token struct {
 }
 
 func (c *Client) do(ctx context.Context, method, path string, body io.Reader, size int64, out any) error {
+	return c.doHeader(ctx, method, path, nil, body, size, out)
+}
+
+func (c *Client) doHeader(ctx context.Context, method, path string, hdr http.Header, body io.Reader, size int64, out any) error {
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
 	if err != nil {
 		return err
+	}
+	for k, v := range hdr {
+		req.Header[k] = v
 	}
 	if size >= 0 && body != nil {
 		req.ContentLength = size
@@ -190,7 +197,14 @@ func (c *Client) ListPackages(ctx context.Context, repo, q string) ([]Package, e
 // (distribution, component); wait=false returns once the upload is durable.
 func (c *Client) Upload(ctx context.Context, repo, filename string, body io.Reader, size int64, params map[string]string, wait bool) (*UploadResult, error) {
 	q := url.Values{}
+	hdr := http.Header{}
 	for k, v := range params {
+		if k == "signature" {
+			// A pacman package's detached signature, base64: a header,
+			// not the query.
+			hdr.Set(SignatureHeader, v)
+			continue
+		}
 		q.Set(k, v)
 	}
 	if !wait {
@@ -201,8 +215,11 @@ func (c *Client) Upload(ctx context.Context, repo, filename string, body io.Read
 		path += "?" + q.Encode()
 	}
 	var r UploadResult
-	return &r, c.do(ctx, http.MethodPut, path, body, size, &r)
+	return &r, c.doHeader(ctx, http.MethodPut, path, hdr, body, size, &r)
 }
+
+// SignatureHeader carries a package's detached signature with an upload.
+const SignatureHeader = "X-Packyard-Signature"
 
 // CreateToken creates a token and returns it with its secret.
 func (c *Client) CreateToken(ctx context.Context, name, scope string, repos []string) (*Token, error) {

@@ -199,3 +199,11 @@ type Signer interface {
 	// given by the SHA-256 state after all of it (Blob.State).
 	DetachBinaryState(sha256State []byte) ([]byte, error)
 }
+
+// PackageAliaser is implemented by formats that serve a package under more
+// paths than its own: pacman's "any" packages are asked for in every
+// architecture's directory. PackageAlias returns the package path that a
+// requested path stands for.
+type PackageAliaser interface {
+	PackageAlias(path string) (string, bool)
+}

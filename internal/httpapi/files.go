@@ -139,6 +139,9 @@ func (s *Server) clientConfig(w http.ResponseWriter, r *http.Request, repoName, 
 		}
 		fmt.Fprintf(w, "[%s]\nname=%s (packyard)\nbaseurl=%s\nenabled=1\ngpgcheck=0\n%smetadata_expire=10\n", repoName, repoName, base, check)
 		return true
+	case rp.Format == meta.FormatArch && p == repoName+".conf":
+		s.pacmanConf(w, r, rp, base)
+		return true
 	case rp.Format == meta.FormatDeb && (p == repoName+".sources" || p == repoName+".list"):
 		s.aptSources(w, r, rp, base, strings.HasSuffix(p, ".list"))
 		return true
@@ -187,6 +190,8 @@ func (s *Server) listing(w http.ResponseWriter, r *http.Request, repoName, dir s
 				extra = []string{repoName + ".repo"}
 			case meta.FormatDeb:
 				extra = []string{repoName + ".sources", repoName + ".list"}
+			case meta.FormatArch:
+				extra = []string{repoName + ".conf"}
 			}
 			for _, n := range extra {
 				data.Entries = append(data.Entries, listingEntry{Name: n, Href: n})
@@ -281,6 +286,26 @@ func (s *Server) aptSources(w http.ResponseWriter, r *http.Request, rp *meta.Rep
 		if s.signed(rp) {
 			fmt.Fprintf(&b, "Signed-By: %s\n", keyring)
 		}
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "public, max-age=60")
+	_, _ = io.WriteString(w, b.String())
+}
+
+// pacmanConf serves a pacman.conf section for an arch repository. A signed
+// repository's databases must verify (DatabaseRequired); packages need a
+// signature only if they were uploaded with one (PackageOptional).
+func (s *Server) pacmanConf(w http.ResponseWriter, r *http.Request, rp *meta.Repo, base string) {
+	var b strings.Builder
+	keys, _ := s.svc.SigningKeys(rp)
+	if len(keys) > 0 {
+		fmt.Fprintf(&b, "# Trust the repository key first:\n#   curl -fsSL %skey.asc -o /tmp/%s.asc && pacman-key --add /tmp/%s.asc\n", base, rp.Name, rp.Name)
+		for _, k := range keys {
+			fmt.Fprintf(&b, "#   pacman-key --lsign-key %s\n", k.Fingerprint)
+		}
+		fmt.Fprintf(&b, "[%s]\nSigLevel = PackageOptional DatabaseRequired\nServer = %s$arch\n", rp.Name, base)
+	} else {
+		fmt.Fprintf(&b, "# This repository is not signed.\n[%s]\nSigLevel = Optional TrustAll\nServer = %s$arch\n", rp.Name, base)
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "public, max-age=60")

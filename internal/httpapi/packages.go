@@ -65,6 +65,11 @@ func (s *Server) uploadPackage(w http.ResponseWriter, r *http.Request) {
 			params[k] = v
 		}
 	}
+	// A pacman package's detached signature travels with it, base64 in
+	// a header (packyard push sends FILE.sig this way).
+	if sig := r.Header.Get(SignatureHeader); sig != "" {
+		params["signature"] = sig
+	}
 	res, err := s.upload(w, r, r.PathValue("repo"), r.PathValue("filename"), params, wait)
 	if err != nil {
 		s.writeError(w, r, err)
@@ -146,3 +151,7 @@ func (s *Server) deletePackage(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"removed": id, "generation": gen})
 }
+
+// SignatureHeader carries a package's detached signature (base64) with an
+// upload.
+const SignatureHeader = "X-Packyard-Signature"

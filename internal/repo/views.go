@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/packyard/packyard/internal/format"
 	"github.com/packyard/packyard/internal/meta"
 )
 
@@ -216,6 +217,13 @@ func (s *Service) Lookup(ctx context.Context, repoName, p string) (*Object, erro
 	// retained one.
 	oldest := v.gens[len(v.gens)-1]
 	pk, err := s.meta.PackageByPath(ctx, v.repo.ID, p, oldest.seq, cur.seq)
+	if errors.Is(err, meta.ErrNotFound) {
+		if al, ok := s.formats[v.repo.Format].(format.PackageAliaser); ok {
+			if q, ok := al.PackageAlias(p); ok {
+				pk, err = s.meta.PackageByPath(ctx, v.repo.ID, q, oldest.seq, cur.seq)
+			}
+		}
+	}
 	if err == nil {
 		return &Object{Path: p, Digest: pk.Digest, Size: pk.Size, ModTime: pk.UploadedAt, Package: true, Generation: cur.number}, nil
 	}
