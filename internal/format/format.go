@@ -207,3 +207,10 @@ type Signer interface {
 type PackageAliaser interface {
 	PackageAlias(path string) (string, bool)
 }
+
+// FileChecker is implemented by formats whose headers state how large the
+// whole file is; the repository service calls CheckFile once all of the
+// file was read, before Render, and refuses the package on an error.
+type FileChecker interface {
+	CheckFile(p *Package, f FileInfo) error
+}

@@ -355,3 +355,29 @@ func checkXML(t *testing.T, doc string) {
 		}
 	}
 }
+
+// TestUploadIncompleteRPM: a package cut inside its payload (a copy still
+// in progress) or with bytes appended is refused, as rpm refuses it; the
+// signature header gives the size.
+func TestUploadIncompleteRPM(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	e.createRepo("r")
+	full := buildRPM(t, "whole", "1.0", "1", strings.Repeat("payload ", 4096))
+	for name, data := range map[string][]byte{
+		"cut":      full[:len(full)-100],
+		"appended": append(append([]byte(nil), full...), "trailing"...),
+	} {
+		blobs := e.blobCount()
+		r := e.upload("r", "whole-1.0-1.x86_64.rpm", data, e.admin, "")
+		if r.status != http.StatusBadRequest {
+			t.Fatalf("%s: got %v, want 400", name, r)
+		}
+		if msg, _ := r.apiErr(t); !strings.Contains(msg, "incomplete or has bytes appended") {
+			t.Errorf("%s: message %q", name, msg)
+		}
+		if n := e.blobCount(); n != blobs {
+			t.Errorf("%s: blob count went from %d to %d", name, blobs, n)
+		}
+	}
+	e.mustUpload("r", "whole-1.0-1.x86_64.rpm", full)
+}

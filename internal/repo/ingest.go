@@ -164,7 +164,13 @@ func (s *Service) ingest(ctx context.Context, u Upload) (*Result, error) {
 	}
 
 	now := s.opts.Now().UTC()
-	frags, err := f.Render(pkg, format.FileInfo{SHA256: digest, Size: size, Time: now})
+	fi := format.FileInfo{SHA256: digest, Size: size, Time: now}
+	if fc, ok := f.(format.FileChecker); ok {
+		if err := fc.CheckFile(pkg, fi); err != nil {
+			return nil, fmt.Errorf("%s: %w", u.Filename, err)
+		}
+	}
+	frags, err := f.Render(pkg, fi)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", u.Filename, err)
 	}

@@ -48,7 +48,9 @@ const (
 
 // Signature header tags read by Parse.
 const (
+	sigTagLongSize        = 270
 	sigTagLongArchiveSize = 271
+	sigTagSize            = 1000
 	sigTagPayloadSize     = 1007
 )
 
@@ -79,6 +81,9 @@ type pkgData struct {
 	sizeArchive   int64
 	// hdrStart and hdrEnd are rpm:header-range.
 	hdrStart, hdrEnd int64
+	// sigSize is the signature header's SIZE (LONGSIZE): the bytes of
+	// the main header and the payload; 0 when absent.
+	sigSize uint64
 
 	// deps are the dependency lists in primary.xml order (see depLists).
 	deps [numDepLists][]dep
@@ -157,6 +162,12 @@ func extract(b *blob) (*pkgData, error) {
 	}
 	h := &hdr{rh: rh, b: b}
 	d := &pkgData{hdrStart: b.start, hdrEnd: b.end}
+	for _, tag := range []uint32{sigTagLongSize, sigTagSize} {
+		if vals, ok := h.nums(tag, true); ok && len(vals) > 0 {
+			d.sigSize = vals[0]
+			break
+		}
+	}
 	c := cleaner{}
 
 	// Identity.

@@ -261,3 +261,19 @@ func attrLen(s string) int {
 	}
 	return n
 }
+
+// CheckFile compares the whole file with its signature header, which gives
+// the size of the main header and the payload: a file cut short (a copy
+// still in progress) or with bytes appended does not match, as rpm itself
+// checks.
+func (f *Format) CheckFile(p *format.Package, fi format.FileInfo) error {
+	d, ok := p.Data.(*pkgData)
+	if !ok || d == nil {
+		return fmt.Errorf("rpm: package %s was not parsed by the rpm format", p.Name)
+	}
+	if d.sigSize > 0 && uint64(fi.Size) != uint64(d.hdrStart)+d.sigSize {
+		return errorf(ErrTruncated, "the signature header gives %d bytes after the signature, the file has %d: the package is incomplete or has bytes appended",
+			d.sigSize, fi.Size-d.hdrStart)
+	}
+	return nil
+}
