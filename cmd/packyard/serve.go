@@ -21,6 +21,7 @@ import (
 	"github.com/packyard/packyard/internal/blob/fsblob"
 	"github.com/packyard/packyard/internal/config"
 	"github.com/packyard/packyard/internal/format"
+	"github.com/packyard/packyard/internal/format/arch"
 	"github.com/packyard/packyard/internal/format/deb"
 	"github.com/packyard/packyard/internal/format/rpm"
 	"github.com/packyard/packyard/internal/httpapi"
@@ -189,7 +190,7 @@ func serve(ctx context.Context, cfg config.Server, logOut io.Writer) error {
 	}
 
 	metrics := httpapi.NewMetrics()
-	svc := repo.New(blobs, db, []format.Format{rpm.New(), deb.New()}, log, repo.Options{
+	svc := repo.New(blobs, db, []format.Format{rpm.New(), deb.New(), arch.New()}, log, repo.Options{
 		MaxUploadSize:   int64(cfg.MaxUploadSize),
 		GenerationGrace: cfg.GenerationGrace.Duration,
 		KeepGenerations: cfg.KeepGenerations,

@@ -23,6 +23,7 @@ import (
 	"github.com/packyard/packyard/internal/blob"
 	"github.com/packyard/packyard/internal/blob/fsblob"
 	"github.com/packyard/packyard/internal/format"
+	"github.com/packyard/packyard/internal/format/arch"
 	"github.com/packyard/packyard/internal/format/deb"
 	"github.com/packyard/packyard/internal/format/rpm"
 	"github.com/packyard/packyard/internal/format/rpm/rpmtest"
@@ -107,7 +108,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 		// interface would not compare equal to nil.
 		ro.Keys, ro.DefaultKey = keys, defaultKey
 	}
-	svc := repo.New(blobs, db, []format.Format{rpm.New(), deb.New()}, log, ro)
+	svc := repo.New(blobs, db, []format.Format{rpm.New(), deb.New(), arch.New()}, log, ro)
 	if err := svc.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
