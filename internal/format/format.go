@@ -61,6 +61,8 @@ type Entry struct {
 	Scope string
 	Arch  string
 	Path  string
+	// Identity is the package's name and version (Identity.Arch is Arch).
+	Identity Identity
 	// Fragments by kind, as Format.Render returned them.
 	Fragments map[string][]byte
 }
@@ -149,8 +151,8 @@ type Format interface {
 	// Compare orders two versions of the same package name: <0, 0, >0.
 	Compare(a, b Identity) int
 	// Streams returns the index streams for a repository holding entries.
-	// It is called on every publish with every live entry, in Path order;
-	// it must only look at Scope and Arch.
+	// It is called on every publish with every live entry, in upload
+	// order; it must only look at Scope, Arch, Path and Identity.
 	Streams(entries []*Entry, opts PublishOptions) []Stream
 	// Finish returns the remaining files of a generation (repomd.xml, the
 	// stream files under their final paths, Release, …) from the assembled
@@ -213,4 +215,12 @@ type PackageAliaser interface {
 // file was read, before Render, and refuses the package on an error.
 type FileChecker interface {
 	CheckFile(p *Package, f FileInfo) error
+}
+
+// Sidecars is implemented by formats that serve small files derived from a
+// package beside it (pacman's NAME.pkg.tar.zst.sig): Sidecar maps a
+// requested path to the package's path and the fragment kind whose bytes
+// are the file.
+type Sidecars interface {
+	Sidecar(path string) (pkgPath, kind string, ok bool)
 }

@@ -85,7 +85,17 @@ func (s *Server) serveObject(w http.ResponseWriter, r *http.Request, obj *repo.O
 	// keeps sendfile; a per-write one would not.)
 	budget := s.opts.BodyIdleTimeout + time.Duration(obj.Size/minDownloadRate)*time.Second
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(budget))
-	http.ServeContent(w, r, path.Base(obj.Path), obj.ModTime, rd)
+	// A pointer file (repomd.xml, InRelease, NAME.db) may change several
+	// times within a second, and If-Modified-Since has one-second
+	// resolution: a client holding the first version would be told 304
+	// for the second (pacman sends nothing else). Pointer files therefore
+	// carry no Last-Modified and are validated by ETag only; files whose
+	// content never changes under their path keep it.
+	mod := obj.ModTime
+	if !immutable(obj) {
+		mod = time.Time{}
+	}
+	http.ServeContent(w, r, path.Base(obj.Path), mod, rd)
 }
 
 // minDownloadRate is the slowest transfer, in bytes per second, that a
@@ -95,10 +105,15 @@ const minDownloadRate = 16 << 10
 // cacheControl marks content-addressed files immutable; pointer files
 // (repomd.xml, InRelease, *.db) get a short max-age.
 func cacheControl(obj *repo.Object) string {
-	if obj.Package || strings.Contains(obj.Path, obj.Digest) || strings.Contains(obj.Path, "/by-hash/") {
+	if immutable(obj) {
 		return "public, max-age=31536000, immutable"
 	}
 	return "public, max-age=10, must-revalidate"
+}
+
+// immutable reports whether the content under obj's path never changes.
+func immutable(obj *repo.Object) bool {
+	return obj.Package || strings.Contains(obj.Path, obj.Digest) || strings.Contains(obj.Path, "/by-hash/")
 }
 
 func contentTypeOf(p string) string {

@@ -305,7 +305,8 @@ func (p *publisher) load(ctx context.Context, r *meta.Repo, upTo int64) error {
 }
 
 func entryOf(pk *meta.Package) *format.Entry {
-	return &format.Entry{ID: pk.ID, Scope: pk.Scope, Arch: pk.Arch, Path: pk.Path, Fragments: pk.Fragments}
+	id := format.Identity{Name: pk.Name, Epoch: pk.Epoch, Version: pk.Version, Release: pk.Release, Arch: pk.Arch}
+	return &format.Entry{ID: pk.ID, Scope: pk.Scope, Arch: pk.Arch, Path: pk.Path, Identity: id, Fragments: pk.Fragments}
 }
 
 func entryLess(a, b *format.Entry) bool { return a.ID < b.ID }

@@ -2,6 +2,8 @@ package repo
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"sort"
@@ -28,6 +30,9 @@ type Object struct {
 	// Parts are the blobs whose concatenation the object is; empty when
 	// it is the single blob Digest.
 	Parts []string
+	// Data holds the bytes of a small file derived from a package's
+	// fragments (format.Sidecars); Digest is their SHA-256.
+	Data []byte
 }
 
 // views holds each repository's retained generations in memory for the
@@ -216,19 +221,15 @@ func (s *Service) Lookup(ctx context.Context, repoName, p string) (*Object, erro
 	// A package in the current generation or, failing that, in any
 	// retained one.
 	oldest := v.gens[len(v.gens)-1]
-	pk, err := s.meta.PackageByPath(ctx, v.repo.ID, p, oldest.seq, cur.seq)
-	if errors.Is(err, meta.ErrNotFound) {
-		if al, ok := s.formats[v.repo.Format].(format.PackageAliaser); ok {
-			if q, ok := al.PackageAlias(p); ok {
-				pk, err = s.meta.PackageByPath(ctx, v.repo.ID, q, oldest.seq, cur.seq)
-			}
-		}
-	}
+	pk, err := s.packageAt(ctx, v, p, oldest.seq, cur.seq)
 	if err == nil {
 		return &Object{Path: p, Digest: pk.Digest, Size: pk.Size, ModTime: pk.UploadedAt, Package: true, Generation: cur.number}, nil
 	}
 	if !errors.Is(err, meta.ErrNotFound) {
 		return nil, err
+	}
+	if obj, err := s.sidecar(ctx, v, p, oldest.seq, cur.seq); obj != nil || err != nil {
+		return obj, err
 	}
 	if len(v.gens) == 1 {
 		return nil, ErrObjectNotFound
@@ -315,4 +316,49 @@ func (s *Service) List(ctx context.Context, repoName, dir string) ([]DirEntry, e
 		return out[i].Name < out[j].Name
 	})
 	return out, nil
+}
+
+// packageAt returns the package served at p between two sequence numbers,
+// under its own path or an alias of the format's.
+func (s *Service) packageAt(ctx context.Context, v *view, p string, from, to int64) (*meta.Package, error) {
+	pk, err := s.meta.PackageByPath(ctx, v.repo.ID, p, from, to)
+	if errors.Is(err, meta.ErrNotFound) {
+		if al, ok := s.formats[v.repo.Format].(format.PackageAliaser); ok {
+			if q, ok := al.PackageAlias(p); ok {
+				pk, err = s.meta.PackageByPath(ctx, v.repo.ID, q, from, to)
+			}
+		}
+	}
+	return pk, err
+}
+
+// sidecar serves a file derived from a package's fragments (a pacman
+// package's .sig), or nil if p names none.
+func (s *Service) sidecar(ctx context.Context, v *view, p string, from, to int64) (*Object, error) {
+	sc, ok := s.formats[v.repo.Format].(format.Sidecars)
+	if !ok {
+		return nil, nil
+	}
+	pkgPath, kind, ok := sc.Sidecar(p)
+	if !ok {
+		return nil, nil
+	}
+	pk, err := s.packageAt(ctx, v, pkgPath, from, to)
+	if errors.Is(err, meta.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	frags, err := s.meta.Fragments(ctx, v.repo.ID, []int64{pk.ID})
+	if err != nil {
+		return nil, err
+	}
+	data := frags[pk.ID][kind]
+	if len(data) == 0 {
+		return nil, nil
+	}
+	sum := sha256.Sum256(data)
+	return &Object{Path: p, Digest: hex.EncodeToString(sum[:]), Size: int64(len(data)), ModTime: pk.UploadedAt,
+		Package: true, Generation: v.gens[0].number, Data: data}, nil
 }

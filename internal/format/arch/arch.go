@@ -44,6 +44,9 @@ const (
 const (
 	FragDB    = "db"
 	FragFiles = "files"
+	// FragSig is the package's detached signature, served as FILE.sig
+	// (pacman 6.0 downloads it even when the database has %PGPSIG%).
+	FragSig = "sig"
 )
 
 // DefaultArchitecture is given a database when a repository holds only
@@ -181,7 +184,20 @@ func (f *Format) Render(p *format.Package, fi format.FileInfo) (map[string][]byt
 	if err != nil {
 		return nil, err
 	}
-	return map[string][]byte{FragDB: db, FragFiles: fl}, nil
+	frags := map[string][]byte{FragDB: db, FragFiles: fl}
+	if pd.sig != nil {
+		frags[FragSig] = pd.sig
+	}
+	return frags, nil
+}
+
+// Sidecar serves a package's signature as FILE.sig.
+func (f *Format) Sidecar(p string) (string, string, bool) {
+	pkg, ok := strings.CutSuffix(p, ".sig")
+	if !ok || !strings.Contains(pkg, ".pkg.tar.") {
+		return "", "", false
+	}
+	return pkg, FragSig, true
 }
 
 // descEntry is the package's desc file as repo-add writes it: sections
@@ -303,11 +319,28 @@ func architectures(entries []*format.Entry, configured []string) []string {
 
 // Streams returns, per architecture, the package database ("ARCH/db")
 // and the files database ("ARCH/files"), gzip-compressed tar archives of
-// the architecture's packages and the "any" ones.
+// the newest version of each of the architecture's packages and the "any"
+// ones (pacman refuses a database with two versions of a package).
 func (f *Format) Streams(entries []*format.Entry, opts format.PublishOptions) []format.Stream {
 	var out []format.Stream
 	for _, a := range architectures(entries, opts.Settings.Architectures) {
-		match := func(e *format.Entry) bool { return e.Arch == a || e.Arch == "any" }
+		// A sync database names one version of each package: the
+		// newest (older ones stay downloadable under their paths).
+		newest := map[string]*format.Entry{}
+		for _, e := range entries {
+			if e.Arch != a && e.Arch != "any" {
+				continue
+			}
+			if cur, ok := newest[e.Identity.Name]; !ok || f.Compare(e.Identity, cur.Identity) > 0 ||
+				f.Compare(e.Identity, cur.Identity) == 0 && e.ID > cur.ID {
+				newest[e.Identity.Name] = e
+			}
+		}
+		keep := make(map[int64]bool, len(newest))
+		for _, e := range newest {
+			keep[e.ID] = true
+		}
+		match := func(e *format.Entry) bool { return keep[e.ID] }
 		for _, kind := range []string{FragDB, FragFiles} {
 			out = append(out, format.Stream{
 				Name: a + "/" + kind, Fragment: kind, Match: match,
