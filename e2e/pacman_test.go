@@ -3,9 +3,9 @@ package e2e
 import (
 	"bytes"
 	"compress/gzip"
-	"io"
 	"encoding/base64"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"

@@ -10,7 +10,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/packyard/packyard/bench/internal/gnupg"
 	"github.com/packyard/packyard/bench/internal/proc"
+	"github.com/packyard/packyard/bench/internal/report"
 	"github.com/packyard/packyard/bench/internal/stats"
 )
 
@@ -20,8 +22,8 @@ import (
 // sample `aptly repo add` of the file and `aptly publish update`, both
 // timed. The publish uses aptly's defaults (Packages, .gz and .bz2, and
 // Contents indexes) for the corpus's two architectures.
-func runAptly(cfg *config, work string, g *gnupg, base, extra []debFile) (*toolResult, error) {
-	res := &toolResult{Tool: toolAptly}
+func runAptly(cfg *config, work string, g *gnupg.Home, base, extra []debFile) (*report.Result, error) {
+	res := &report.Result{Tool: toolAptly}
 	root := filepath.Join(work, "root")
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return nil, err
@@ -33,7 +35,7 @@ func runAptly(cfg *config, work string, g *gnupg, base, extra []debFile) (*toolR
 	}
 	aptly := func(args ...string) error {
 		cmd := exec.Command("aptly", append([]string{"-config", confPath}, args...)...)
-		cmd.Env = g.env()
+		cmd.Env = g.Env()
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		if err := cmd.Run(); err != nil {
@@ -41,7 +43,7 @@ func runAptly(cfg *config, work string, g *gnupg, base, extra []debFile) (*toolR
 		}
 		return nil
 	}
-	sign := []string{"-gpg-key=" + g.fingerprint, "-batch"}
+	sign := []string{"-gpg-key=" + g.Fingerprint, "-batch"}
 	if err := aptly("repo", "create", "-distribution="+dist, "-component="+component, benchRepo); err != nil {
 		return nil, err
 	}
@@ -56,7 +58,7 @@ func runAptly(cfg *config, work string, g *gnupg, base, extra []debFile) (*toolR
 		}
 	}
 
-	fm := proc.StartForeign(g.agentPIDs()...)
+	fm := proc.StartForeign(g.AgentPIDs()...)
 	start := time.Now()
 	if err := aptly("repo", "add", benchRepo, in); err != nil {
 		return nil, fmt.Errorf("preload: %w", err)
@@ -70,7 +72,7 @@ func runAptly(cfg *config, work string, g *gnupg, base, extra []debFile) (*toolR
 	res.PreloadNote = fmt.Sprintf("`aptly repo add` %s + `aptly publish repo` %s", stats.Secs(added), stats.Secs(res.Preload-added))
 	cfg.logf("  aptly preload of %d: %s (%s)", len(base), stats.Secs(res.Preload), res.PreloadNote)
 	fetch := fileFetch(filepath.Join(root, "public"))
-	if err := verifyPublished(fetch, g.pubkey, filepath.Join(work, "check"), base); err != nil {
+	if err := verifyPublished(fetch, g.Pubkey, filepath.Join(work, "check"), base); err != nil {
 		return nil, fmt.Errorf("after the preload: %w", err)
 	}
 
@@ -108,7 +110,7 @@ func runAptly(cfg *config, work string, g *gnupg, base, extra []debFile) (*toolR
 		cfg.progress("  aptly %d/%d: %s (repo add %s)", i+1, len(extra), stats.MS(d), stats.MS(tAdd))
 	}
 	res.Foreign = fm.Stop()
-	if err := verifyPublished(fetch, g.pubkey, filepath.Join(work, "check"), append(append([]debFile(nil), base...), sampled...)); err != nil {
+	if err := verifyPublished(fetch, g.Pubkey, filepath.Join(work, "check"), append(append([]debFile(nil), base...), sampled...)); err != nil {
 		return nil, fmt.Errorf("after the samples: %w", err)
 	}
 	cfg.logf("  aptly repo add + publish update p50 %s p95 %s mean %s (%d samples; repo add alone p50 %s); InRelease verified with gpgv",

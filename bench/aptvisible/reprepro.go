@@ -9,7 +9,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/packyard/packyard/bench/internal/gnupg"
 	"github.com/packyard/packyard/bench/internal/proc"
+	"github.com/packyard/packyard/bench/internal/report"
 	"github.com/packyard/packyard/bench/internal/stats"
 )
 
@@ -24,21 +26,21 @@ const repreproBatch = 5000
 // call ends with signed, visible indexes (reprepro exports the changed
 // indexes and signs Release before it exits). The indexes are reprepro's
 // default: Packages and Packages.gz.
-func runReprepro(cfg *config, work string, g *gnupg, base, extra []debFile) (*toolResult, error) {
-	res := &toolResult{Tool: toolReprepro}
+func runReprepro(cfg *config, work string, g *gnupg.Home, base, extra []debFile) (*report.Result, error) {
+	res := &report.Result{Tool: toolReprepro}
 	conf := filepath.Join(work, "conf")
 	if err := os.MkdirAll(conf, 0o755); err != nil {
 		return nil, err
 	}
 	distributions := fmt.Sprintf("Codename: %s\nComponents: %s\nArchitectures: %s\nSignWith: %s\n",
-		dist, component, strings.Join(arches, " "), g.fingerprint)
+		dist, component, strings.Join(arches, " "), g.Fingerprint)
 	if err := os.WriteFile(filepath.Join(conf, "distributions"), []byte(distributions), 0o644); err != nil {
 		return nil, err
 	}
 	reprepro := func(dir string, args ...string) error {
 		cmd := exec.Command("reprepro", append([]string{"-b", work}, args...)...)
 		cmd.Dir = dir
-		cmd.Env = g.env()
+		cmd.Env = g.Env()
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		if err := cmd.Run(); err != nil {
@@ -47,7 +49,7 @@ func runReprepro(cfg *config, work string, g *gnupg, base, extra []debFile) (*to
 		return nil
 	}
 
-	fm := proc.StartForeign(g.agentPIDs()...)
+	fm := proc.StartForeign(g.AgentPIDs()...)
 	start := time.Now()
 	calls := 0
 	for i := 0; i < len(base); i += repreproBatch {
@@ -65,7 +67,7 @@ func runReprepro(cfg *config, work string, g *gnupg, base, extra []debFile) (*to
 	res.PreloadNote = fmt.Sprintf("%d `includedeb` call(s) of up to %s files", calls, stats.Thousands(repreproBatch))
 	cfg.logf("  reprepro preload of %d: %s (%s)", len(base), stats.Secs(res.Preload), res.PreloadNote)
 	fetch := fileFetch(work)
-	if err := verifyPublished(fetch, g.pubkey, filepath.Join(work, "check"), base); err != nil {
+	if err := verifyPublished(fetch, g.Pubkey, filepath.Join(work, "check"), base); err != nil {
 		return nil, fmt.Errorf("after the preload: %w", err)
 	}
 
@@ -98,7 +100,7 @@ func runReprepro(cfg *config, work string, g *gnupg, base, extra []debFile) (*to
 		cfg.progress("  reprepro %d/%d: %s", i+1, len(extra), stats.MS(d))
 	}
 	res.Foreign = fm.Stop()
-	if err := verifyPublished(fetch, g.pubkey, filepath.Join(work, "check"), append(append([]debFile(nil), base...), sampled...)); err != nil {
+	if err := verifyPublished(fetch, g.Pubkey, filepath.Join(work, "check"), append(append([]debFile(nil), base...), sampled...)); err != nil {
 		return nil, fmt.Errorf("after the samples: %w", err)
 	}
 	cfg.logf("  reprepro includedeb p50 %s p95 %s mean %s (%d samples); InRelease verified with gpgv",
