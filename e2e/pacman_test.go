@@ -227,3 +227,68 @@ func findBlob(t *testing.T, dataDir string, match func(raw []byte) bool) string 
 	}
 	return found[0]
 }
+
+// TestDropFolderArch: pacman packages copied into an arch repository's
+// drop folder, one with its .sig beside it and one invalid, become
+// installable with real pacman; the invalid one is rejected with its
+// reason.
+func TestDropFolderArch(t *testing.T) {
+	t.Parallel()
+	p := newPacmanRoot(t)
+	s := startServerEnv(t, t.TempDir(), "PACKYARD_WATCH_SETTLE=400ms", "PACKYARD_WATCH_RESCAN=5s")
+	drop := filepath.Join(t.TempDir(), "arch")
+	const repo = "drop-arch"
+	s.mustCLI(t, "repo", "create", repo, "--format", "arch", "--watch-dir", drop)
+
+	packager, err := sign.Generate("Packyard Packager", "packager@example.com", 0, time.Now().Add(-time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkSigner, err := sign.NewSigner(packager)
+	if err != nil {
+		t.Fatal(err)
+	}
+	staging := t.TempDir()
+	var pkgs []archPkg
+	for i := 0; i < 6; i++ {
+		pk := buildArch(t, pkSigner, fmt.Sprintf("drop-a%d", i), "1.0-1", []string{"x86_64", "any"}[i%2])
+		pkgs = append(pkgs, pk)
+		if i == 0 {
+			// The signature first, then the package.
+			if err := os.WriteFile(filepath.Join(drop, pk.file+".sig"), pk.sig, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		dropFile(t, drop, staging, "", pk.file, pk.data, i)
+	}
+	dropFile(t, drop, staging, "", "broken-1.0-1-x86_64.pkg.tar.zst", []byte("not a package"), 0)
+
+	deadline := time.Now().Add(45 * time.Second)
+	for len(s.packages(t, repo)) < len(pkgs) || len(packageFiles(t, drop)) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("after 45 s: %d packages imported; left: %v", len(s.packages(t, repo)), packageFiles(t, drop))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, err := os.Stat(filepath.Join(drop, pkgs[0].file+".sig")); !os.IsNotExist(err) {
+		t.Errorf("the .sig beside the imported package is still there: %v", err)
+	}
+	why, err := os.ReadFile(filepath.Join(drop, "rejected", "broken-1.0-1-x86_64.pkg.tar.zst.error"))
+	if err != nil || !strings.Contains(string(why), "repository: "+repo) {
+		t.Errorf("rejected reason: %v\n%s", err, why)
+	}
+	// The signature that came with drop-a0 is served beside it.
+	if got := s.get(t, "/"+repo+"/x86_64/"+pkgs[0].file+".sig"); !bytes.Equal(got, pkgs[0].sig) {
+		t.Errorf("x86_64/%s.sig is not the dropped signature", pkgs[0].file)
+	}
+
+	info := s.repoInfo(t, repo)
+	p.trust(t, s.get(t, "/"+repo+"/key.asc"), info.Signing[0].Fingerprint)
+	conf := string(s.get(t, "/"+repo+"/"+repo+".conf"))
+	p.configure(t, conf[strings.Index(conf, "["+repo+"]"):])
+	p.mustPacman(t, "-Sy")
+	p.mustPacman(t, "-S", pkgs[1].spec.Name, pkgs[2].spec.Name)
+	if out := p.mustPacman(t, "-Q"); !strings.Contains(out, pkgs[1].spec.Name+" 1.0-1\n") || !strings.Contains(out, pkgs[2].spec.Name+" 1.0-1\n") {
+		t.Fatalf("pacman -Q:\n%s", out)
+	}
+}
