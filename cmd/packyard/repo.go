@@ -14,7 +14,7 @@ func newRepoCmd(g *globals) *cobra.Command {
 	var keys, arches []string
 	var unsigned, keepImported bool
 	create := &cobra.Command{
-		Use:   "create NAME --format rpm|deb",
+		Use:   "create NAME --format rpm|deb|arch",
 		Short: "Create a repository",
 		Long: `Create a repository. It is signed with the server's default key unless
 --key names others (two during a rotation) or --unsigned is given.`,
@@ -58,7 +58,7 @@ func newRepoCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
-	create.Flags().StringVar(&format, "format", "", "repository format: rpm or deb")
+	create.Flags().StringVar(&format, "format", "", "repository format: rpm, deb or arch")
 	create.Flags().StringSliceVar(&keys, "key", nil, "signing key (repeat for two during a rotation; default: the server's default key)")
 	create.Flags().BoolVar(&unsigned, "unsigned", false, "publish unsigned metadata")
 	create.Flags().StringSliceVar(&arches, "architectures", nil, "deb: architectures indexed even without packages of their own")
@@ -68,7 +68,7 @@ func newRepoCmd(g *globals) *cobra.Command {
 	create.Flags().StringVar(&defDist, "default-distribution", "", "deb: distribution of packages dropped directly into the watch directory")
 	create.Flags().StringVar(&defComp, "default-component", "", "deb: component of packages dropped without a <distribution>/<component>/ folder (default main)")
 	_ = create.MarkFlagRequired("format")
-	_ = create.RegisterFlagCompletionFunc("format", cobra.FixedCompletions([]string{"rpm", "deb"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = create.RegisterFlagCompletionFunc("format", cobra.FixedCompletions([]string{"rpm", "deb", "arch"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = create.RegisterFlagCompletionFunc("kind", cobra.FixedCompletions([]string{"hosted"}, cobra.ShellCompDirectiveNoFileComp))
 
 	list := &cobra.Command{
