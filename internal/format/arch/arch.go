@@ -61,6 +61,9 @@ type parsed struct {
 
 // Parse reads one package to its end.
 func (f *Format) Parse(r io.Reader, filename string, params format.UploadParams) (*format.Package, error) {
+	if strings.HasSuffix(filename, ".sig") {
+		return nil, fmt.Errorf("%w: %q is a signature: send it with its package (header X-Packyard-Signature, base64; packyard push sends FILE.sig beside FILE)", format.ErrInvalidPackage, filename)
+	}
 	if !strings.Contains(filename, ".pkg.tar") {
 		return nil, fmt.Errorf("%w: %q is not a .pkg.tar.zst, .pkg.tar.xz or .pkg.tar.gz file name", format.ErrInvalidPackage, filename)
 	}
