@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs packyard's whole test suite: formatting, vet, staticcheck, unit,
-# conformance, golden (vs createrepo_c and apt-ftparchive), end-to-end (real
-# dnf and apt) tests and a
+# conformance, golden (vs createrepo_c, apt-ftparchive and repo-add),
+# end-to-end (real dnf, apt and pacman) tests and a
 # bounded fuzz run. Installs the Debian packages the tests need when they
 # are missing. With PACKYARD_REQUIRE_REAL=1 (as .ci/run sets), a test whose
 # real client or service is missing fails instead of skipping.
@@ -13,10 +13,13 @@ export PATH="$PATH:$(go env GOPATH)/bin"
 
 # Real clients and tools the tests drive: dnf, createrepo_c, rpm/rpmbuild,
 # cadaver (WebDAV), curl, gpgv (signature interop), apt-get, dpkg-deb and
-# apt-ftparchive (APT), xz (xz stream checks).
+# apt-ftparchive (APT), xz (xz stream checks), pacman, repo-add and vercmp
+# (pacman-package-manager), makepkg and fakeroot (packages built by the
+# real makepkg), bsdtar (libarchive-tools: pacman's archive reader).
 missing=()
 for pair in dnf:dnf createrepo_c:createrepo-c rpm:rpm rpmbuild:rpm cadaver:cadaver curl:curl gpgv:gpgv \
-	apt-get:apt dpkg-deb:dpkg apt-ftparchive:apt-utils xz:xz-utils; do
+	apt-get:apt dpkg-deb:dpkg apt-ftparchive:apt-utils xz:xz-utils \
+	pacman:pacman-package-manager makepkg:makepkg bsdtar:libarchive-tools fakeroot:fakeroot; do
 	cmd=${pair%%:*} pkg=${pair#*:}
 	command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
 done
@@ -51,4 +54,7 @@ go test -run '^$' -fuzz '^FuzzReadDeb$' -fuzztime "$fuzztime" ./internal/format/
 go test -run '^$' -fuzz '^FuzzParseParagraph$' -fuzztime "$fuzztime" ./internal/format/deb/
 go test -run '^$' -fuzz '^FuzzXZ$' -fuzztime "$fuzztime" ./internal/format/deb/
 go test -run '^$' -fuzz '^FuzzParsePrivate$' -fuzztime "$fuzztime" ./internal/sign/
+go test -run '^$' -fuzz '^FuzzReadPackage$' -fuzztime "$fuzztime" ./internal/format/arch/
+go test -run '^$' -fuzz '^FuzzParsePkgInfo$' -fuzztime "$fuzztime" ./internal/format/arch/
+go test -run '^$' -fuzz '^FuzzReader$' -fuzztime "$fuzztime" ./internal/format/internal/xzread/
 echo "all tests passed"

@@ -203,15 +203,16 @@ func readSignature(path string) (string, error) {
 }
 
 // withoutSignatures drops pacman .sig files whose package is in the list:
-// each goes with its package.
+// each goes with its package. Paths are compared cleaned, so that
+// "./a.pkg.tar.zst" and "a.pkg.tar.zst.sig" pair up.
 func withoutSignatures(files []string) []string {
 	in := map[string]bool{}
 	for _, f := range files {
-		in[f] = true
+		in[filepath.Clean(f)] = true
 	}
 	out := files[:0:0]
 	for _, f := range files {
-		if pkg, ok := strings.CutSuffix(f, ".sig"); ok && in[pkg] {
+		if pkg, ok := strings.CutSuffix(filepath.Clean(f), ".sig"); ok && in[pkg] {
 			continue
 		}
 		out = append(out, f)

@@ -15,6 +15,8 @@ import (
 	"github.com/packyard/packyard/internal/blob/fsblob"
 	"github.com/packyard/packyard/internal/config"
 	"github.com/packyard/packyard/internal/format"
+	"github.com/packyard/packyard/internal/format/arch"
+	"github.com/packyard/packyard/internal/format/deb"
 	"github.com/packyard/packyard/internal/format/rpm"
 	"github.com/packyard/packyard/internal/format/rpm/rpmtest"
 	"github.com/packyard/packyard/internal/httpapi"
@@ -76,7 +78,7 @@ func newServerOpts(t *testing.T, withKeys bool) *server {
 		ro.Keys, ro.DefaultKey = kr, cfg.DefaultKey
 		ho.Keys, ho.DefaultKey = kr, cfg.DefaultKey
 	}
-	svc := repo.New(blobs, db, []format.Format{rpm.New()}, log, ro)
+	svc := repo.New(blobs, db, []format.Format{rpm.New(), deb.New(), arch.New()}, log, ro)
 	if err := svc.Start(ctx); err != nil {
 		t.Fatal(err)
 	}

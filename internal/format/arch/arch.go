@@ -100,10 +100,13 @@ func signatureParam(params format.UploadParams) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: package signature is not base64: %v", format.ErrInvalidPackage, err)
 	}
-	rd := packet.NewReader(bytes.NewReader(sig))
+	// packet.Read, not packet.Reader.Next: Next skips marker, trust and
+	// unknown non-critical packets, which would then travel unchecked
+	// inside %PGPSIG%.
+	rd := bytes.NewReader(sig)
 	n := 0
 	for {
-		pk, err := rd.Next()
+		pk, err := packet.Read(rd)
 		if err == io.EOF {
 			break
 		}

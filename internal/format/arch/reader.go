@@ -155,13 +155,21 @@ func (pr *packageReader) read() (*Pkg, error) {
 // readTar reads the tar archive and returns the package with its
 // .PKGINFO and file list.
 func (pr *packageReader) readTar() (*Pkg, error) {
-	tr := tar.NewReader(pr.out)
+	// archive/tar takes an archive that ends inside the padding of its
+	// last entry for one that ends cleanly; libarchive, and so pacman,
+	// calls it truncated. Counting what the tar reader consumed tells
+	// them apart: a clean end falls on a block boundary.
+	in := &countingReader{r: pr.out}
+	tr := tar.NewReader(in)
 	p := &Pkg{}
 	entries, filesSize := 0, 0
 	last := ""
 	for {
 		h, err := tr.Next()
 		if err == io.EOF {
+			if in.n%blockSize != 0 {
+				return nil, pr.tarError(io.ErrUnexpectedEOF, entries, last)
+			}
 			break
 		}
 		if err != nil && !(errors.Is(err, tar.ErrInsecurePath) && h != nil) {
@@ -210,6 +218,21 @@ func (pr *packageReader) readTar() (*Pkg, error) {
 	slices.Sort(p.Files)
 	p.Files = slices.Compact(p.Files)
 	return p, nil
+}
+
+// blockSize is the size of a tar block: headers, and entries padded.
+const blockSize = 512
+
+// countingReader counts the bytes read from r.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // readPkgInfo reads and parses the .PKGINFO entry h.
