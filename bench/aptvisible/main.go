@@ -27,7 +27,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/packyard/packyard/bench/internal/proc"
+	"github.com/packyard/packyard/bench/internal/gnupg"
+	"github.com/packyard/packyard/bench/internal/report"
 	"github.com/packyard/packyard/bench/internal/stats"
 )
 
@@ -65,22 +66,6 @@ const (
 	toolReprepro = "reprepro"
 	toolAptly    = "aptly"
 )
-
-// toolResult is one tool's figures at one N.
-type toolResult struct {
-	Tool        string
-	Preload     time.Duration
-	PreloadNote string
-	// Samples are the timed single additions, each ending with signed,
-	// visible indexes.
-	Samples stats.Samples
-	// Parts is, for aptly, the `aptly repo add` part of each sample.
-	Parts stats.Samples
-	// CPUPerSample and RSS are the packyard server's.
-	CPUPerSample time.Duration
-	RSS          int64
-	Foreign      *proc.Foreign
-}
 
 func main() {
 	cfg := &config{}
@@ -177,21 +162,21 @@ func run(cfg *config, sizes, tools string) error {
 	cfg.logf("corpus: %d packages, %.1f MB, ready after %s", len(corpus), float64(bytes)/1e6, stats.Secs(time.Since(t0)))
 	extra := corpus[largest:]
 
-	g, err := newGnuPG(filepath.Join(cfg.work, "gnupg"))
+	g, err := gnupg.New(filepath.Join(cfg.work, "gnupg"))
 	if err != nil {
 		return err
 	}
-	defer g.close()
-	cfg.logf("gpg key for reprepro and aptly: %s (RSA 3072, GNUPGHOME %s)", g.fingerprint, g.home)
+	defer g.Close()
+	cfg.logf("gpg key for reprepro and aptly: %s (RSA 3072, GNUPGHOME %s)", g.Fingerprint, g.Dir)
 
-	rep := &report{cfg: cfg, started: time.Now(), corpusBytes: bytes, corpusFiles: len(corpus)}
+	rep := &summary{cfg: cfg, started: time.Now(), corpusBytes: bytes, corpusFiles: len(corpus)}
 	for _, n := range cfg.sizes {
 		base := corpus[:n]
 		cfg.logf("N = %d", n)
-		row := row{N: n, Results: map[string]*toolResult{}}
+		row := report.Row{N: n, Results: map[string]*report.Result{}}
 		for _, t := range cfg.tools {
 			dir := filepath.Join(cfg.work, fmt.Sprintf("%s-%d", t, n))
-			var r *toolResult
+			var r *report.Result
 			switch t {
 			case toolPackyard:
 				r, err = runPackyard(cfg, dir, base, extra)

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/packyard/packyard/bench/internal/gnupg"
 )
 
 // Every tool publishes one distribution with one component, and
@@ -96,10 +98,10 @@ func verifyPublished(fetch fetchFunc, keyring, tmp string, want []debFile) error
 			return err
 		}
 	}
-	if err := gpgvVerify(keyring, filepath.Join(tmp, "InRelease")); err != nil {
+	if err := gnupg.Verify(keyring, filepath.Join(tmp, "InRelease")); err != nil {
 		return err
 	}
-	if err := gpgvVerifyDetached(keyring, filepath.Join(tmp, "Release.gpg"), filepath.Join(tmp, "Release")); err != nil {
+	if err := gnupg.VerifyDetached(keyring, filepath.Join(tmp, "Release.gpg"), filepath.Join(tmp, "Release")); err != nil {
 		return err
 	}
 	hashes := releaseHashes(files["InRelease"])
