@@ -302,3 +302,27 @@ type Store interface {
 	// Close releases the store.
 	Close() error
 }
+
+// EventWatcher is implemented by stores that several packyard processes,
+// possibly on several machines, share (PostgreSQL). It lets a process learn
+// promptly of events other processes commit, instead of polling.
+type EventWatcher interface {
+	// WatchEvents returns a channel that receives a value, soon after any
+	// process commits an event (signals may be coalesced), and also after
+	// the store has reconnected, since events may have been missed in
+	// between: the receiver re-reads the store on every signal. The channel
+	// is closed when ctx ends.
+	WatchEvents(ctx context.Context) <-chan struct{}
+}
+
+// PublishLocker is implemented by stores shared by several machines. Publish
+// is already safe without it (it fails with ErrStale when another process
+// won); the lock spares the losers the work of building a generation that
+// will be thrown away.
+type PublishLocker interface {
+	// LockPublish blocks until this process holds the publishing lock of the
+	// repository, or ctx ends. The returned function releases it. If the
+	// connection holding the lock is lost, the lock is lost with it (another
+	// process may take it); Publish stays safe because of ErrStale.
+	LockPublish(ctx context.Context, repoID int64) (unlock func(), err error)
+}
