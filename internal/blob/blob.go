@@ -31,6 +31,10 @@ var (
 	ErrInvalidDigest = errors.New("invalid blob digest")
 	// ErrClosed means the Writer was already committed or cancelled.
 	ErrClosed = errors.New("blob writer closed")
+	// ErrUnavailable means the store could not be reached, timed out, or
+	// answered with a server error: nothing is known about the blob, and the
+	// same call may succeed later. The HTTP layer answers 503.
+	ErrUnavailable = errors.New("blob store unavailable")
 )
 
 // Digest is the lowercase hex SHA-256 of a blob's bytes.
@@ -103,8 +107,24 @@ type Store interface {
 	Close() error
 }
 
-// Put stores b and returns its Info.
+// Putter is implemented by stores that store a whole byte slice faster than
+// through a Writer, typically by noticing that the blob is already stored.
+type Putter interface {
+	// Put stores b, as Create, Write and Commit would, and returns its Info.
+	Put(ctx context.Context, b []byte) (Info, error)
+}
+
+// Put stores b and returns its Info, through s's Put if it is a Putter.
 func Put(ctx context.Context, s Store, b []byte) (Info, error) {
+	if p, ok := s.(Putter); ok {
+		return p.Put(ctx, b)
+	}
+	return WritePut(ctx, s, b)
+}
+
+// WritePut stores b through a Writer: Put for stores that are no Putter,
+// and the slow path of those that are.
+func WritePut(ctx context.Context, s Store, b []byte) (Info, error) {
 	w, err := s.Create(ctx, 0)
 	if err != nil {
 		return Info{}, err

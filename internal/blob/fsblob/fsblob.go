@@ -32,6 +32,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"github.com/packyard/packyard/internal/blob"
 )
@@ -53,6 +54,58 @@ type Store struct {
 	// durable holds the shard directories whose entries in their parents
 	// this process has fsynced, so a Commit fsyncs each parent once.
 	durable sync.Map // string → struct{}
+
+	// synced remembers blobs this process committed or found and made
+	// durable (file and directory entry fsynced), so that storing them
+	// again costs a stat instead of a temporary file and an fsync: each
+	// publish stores the same public keys and signatures again.
+	syncedMu sync.Mutex
+	synced   map[blob.Digest]struct{}
+
+	// noTmpfile is set once the filesystem refused O_TMPFILE; writes then
+	// go to named temporary files.
+	noTmpfile atomic.Bool
+}
+
+// maxSynced bounds Store.synced; it is emptied when full.
+const maxSynced = 4096
+
+func (s *Store) isSynced(d blob.Digest) bool {
+	s.syncedMu.Lock()
+	defer s.syncedMu.Unlock()
+	_, ok := s.synced[d]
+	return ok
+}
+
+func (s *Store) markSynced(d blob.Digest) {
+	s.syncedMu.Lock()
+	defer s.syncedMu.Unlock()
+	if s.synced == nil || len(s.synced) >= maxSynced {
+		s.synced = make(map[blob.Digest]struct{})
+	}
+	s.synced[d] = struct{}{}
+}
+
+func (s *Store) forgetSynced(d blob.Digest) {
+	s.syncedMu.Lock()
+	defer s.syncedMu.Unlock()
+	delete(s.synced, d)
+}
+
+// Put stores b. A blob this process already made durable is only checked
+// with a stat; anything else goes through a temporary file as Create does.
+func (s *Store) Put(ctx context.Context, b []byte) (blob.Info, error) {
+	if err := ctx.Err(); err != nil {
+		return blob.Info{}, err
+	}
+	d := blob.DigestOf(b)
+	if s.isSynced(d) {
+		if fi, err := os.Stat(s.path(d)); err == nil && fi.Size() == int64(len(b)) {
+			return info(d, fi), nil
+		}
+		s.forgetSynced(d)
+	}
+	return blob.WritePut(ctx, s, b)
 }
 
 var _ blob.Store = (*Store)(nil)
@@ -137,11 +190,21 @@ func (s *Store) Create(ctx context.Context, limit int64) (blob.Writer, error) {
 	if limit < 0 {
 		return nil, fmt.Errorf("fsblob: create blob: negative size limit %d", limit)
 	}
+	if !s.noTmpfile.Load() {
+		f, err := openTmpfile(s.tmp)
+		if err == nil {
+			return newWriter(s, f, false, limit), nil
+		}
+		if !errors.Is(err, errNoTmpfile) {
+			return nil, fmt.Errorf("fsblob: create blob: %w", err)
+		}
+		s.noTmpfile.Store(true)
+	}
 	f, err := os.CreateTemp(s.tmp, "put-*")
 	if err != nil {
 		return nil, fmt.Errorf("fsblob: create blob: %w", err)
 	}
-	return newWriter(s, f, limit), nil
+	return newWriter(s, f, true, limit), nil
 }
 
 // Open returns the blob's file, which the caller must close.
@@ -173,6 +236,7 @@ func (s *Store) Delete(ctx context.Context, d blob.Digest) error {
 	if err := s.check(ctx, d); err != nil {
 		return err
 	}
+	s.forgetSynced(d)
 	if err := os.Remove(s.path(d)); err != nil {
 		return notFound(d, "delete", err)
 	}

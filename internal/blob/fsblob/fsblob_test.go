@@ -3,6 +3,7 @@ package fsblob_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -13,13 +14,45 @@ import (
 )
 
 func TestStore(t *testing.T) {
-	blobtest.Run(t, func(t *testing.T) blob.Store {
-		s := open(t, t.TempDir())
-		// Registered before Run's Close, so it runs after it: every case of
-		// the suite must leave tmp/ empty.
-		t.Cleanup(func() { checkNoTemp(t, s) })
-		return s
-	})
+	for _, named := range []bool{false, true} {
+		t.Run(map[bool]string{false: "O_TMPFILE", true: "NamedTemps"}[named], func(t *testing.T) {
+			blobtest.Run(t, func(t *testing.T) blob.Store {
+				s := open(t, t.TempDir())
+				if named {
+					s.UseNamedTemps()
+				}
+				// Registered before Run's Close, so it runs after it: every
+				// case of the suite must leave tmp/ empty.
+				t.Cleanup(func() { checkNoTemp(t, s) })
+				return s
+			})
+		})
+	}
+}
+
+// TestTmpfile: on this machine's filesystem (ext4, tmpfs) writes go through
+// unnamed files, which need no directory entry in tmp/.
+func TestTmpfile(t *testing.T) {
+	s := open(t, t.TempDir())
+	w, err := s.Create(t.Context(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.UsesTmpfile() {
+		t.Fatal("the store fell back to named temporary files")
+	}
+	if _, err := w.Write([]byte("unnamed")); err != nil {
+		t.Fatal(err)
+	}
+	checkNoTemp(t, s)
+	info, err := w.Commit(t.Context(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := os.ReadFile(s.Path(info.Digest)); err != nil || string(got) != "unnamed" {
+		t.Fatalf("committed blob: %q, %v", got, err)
+	}
+	checkNoTemp(t, s)
 }
 
 func TestLayout(t *testing.T) {
@@ -45,6 +78,7 @@ func TestLayout(t *testing.T) {
 func TestOpenRemovesStaleTemps(t *testing.T) {
 	dir := t.TempDir()
 	s := open(t, dir)
+	s.UseNamedTemps()
 	d := put(t, s, []byte("committed before the crash"))
 
 	// A process killed mid-write leaves its temporary file behind.
@@ -108,23 +142,30 @@ func TestNothingLeftInTmp(t *testing.T) {
 			return w.Cancel(t.Context())
 		}},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			s := open(t, t.TempDir())
-			w, err := s.Create(t.Context(), 1000)
-			if err != nil {
-				t.Fatalf("Create: %v", err)
-			}
-			if _, err := w.Write(content); err != nil {
-				t.Fatalf("Write: %v", err)
-			}
-			if n, err := s.TempCount(); err != nil || n != 1 {
-				t.Errorf("TempCount while writing: %d, %v; want 1", n, err)
-			}
-			if err := tc.end(t, s, w); err != nil {
-				t.Fatal(err)
-			}
-			checkNoTemp(t, s)
-		})
+		for _, named := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/named=%v", tc.name, named), func(t *testing.T) {
+				s := open(t, t.TempDir())
+				want := 0 // an unnamed file has no entry in tmp/
+				if named {
+					s.UseNamedTemps()
+					want = 1
+				}
+				w, err := s.Create(t.Context(), 1000)
+				if err != nil {
+					t.Fatalf("Create: %v", err)
+				}
+				if _, err := w.Write(content); err != nil {
+					t.Fatalf("Write: %v", err)
+				}
+				if n, err := s.TempCount(); err != nil || n != want {
+					t.Errorf("TempCount while writing: %d, %v; want %d", n, err, want)
+				}
+				if err := tc.end(t, s, w); err != nil {
+					t.Fatal(err)
+				}
+				checkNoTemp(t, s)
+			})
+		}
 	}
 }
 
@@ -239,4 +280,42 @@ func checkNoTemp(t *testing.T, s *fsblob.Store) {
 	if n, err := s.TempCount(); err != nil || n != 0 {
 		t.Errorf("TempCount: %d, %v; want 0", n, err)
 	}
+}
+
+// TestPutAgain: storing a blob this process already stored skips the write,
+// but never hides a blob that has since gone, by Delete or by hand.
+func TestPutAgain(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir)
+	content := []byte("stored twice")
+	d := put(t, s, content)
+	before, err := os.Stat(s.Path(d))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := put(t, s, content); got != d {
+		t.Fatalf("second Put: digest %s, want %s", got, d)
+	}
+	after, err := os.Stat(s.Path(d))
+	if err != nil || !os.SameFile(before, after) {
+		t.Fatalf("second Put replaced the file (%v)", err)
+	}
+
+	if err := s.Delete(t.Context(), d); err != nil {
+		t.Fatal(err)
+	}
+	put(t, s, content)
+	if got, err := os.ReadFile(s.Path(d)); err != nil || !bytes.Equal(got, content) {
+		t.Fatalf("Put after Delete: %q, %v", got, err)
+	}
+
+	// Removed behind the store's back (an operator, a restore gone wrong).
+	if err := os.Remove(s.Path(d)); err != nil {
+		t.Fatal(err)
+	}
+	put(t, s, content)
+	if got, err := os.ReadFile(s.Path(d)); err != nil || !bytes.Equal(got, content) {
+		t.Fatalf("Put after removal by hand: %q, %v", got, err)
+	}
+	checkNoTemp(t, s)
 }

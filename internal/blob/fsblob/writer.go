@@ -18,7 +18,7 @@ import (
 type writer struct {
 	s     *Store
 	f     *os.File // nil once closed
-	name  string   // f's path, removed when the writer ends
+	name  string   // f's path, removed when the writer ends; "" for an O_TMPFILE
 	h     hash.Hash
 	n     int64
 	limit int64 // 0: none
@@ -30,8 +30,14 @@ type writer struct {
 
 var _ blob.Writer = (*writer)(nil)
 
-func newWriter(s *Store, f *os.File, limit int64) *writer {
-	return &writer{s: s, f: f, name: f.Name(), h: sha256.New(), limit: limit}
+// newWriter returns a writer to f, a named temporary file, or an unnamed
+// one (O_TMPFILE) when named is false.
+func newWriter(s *Store, f *os.File, named bool, limit int64) *writer {
+	w := &writer{s: s, f: f, h: sha256.New(), limit: limit}
+	if named {
+		w.name = f.Name()
+	}
+	return w
 }
 
 // Write appends p to the blob. A write that would pass the limit writes
@@ -102,8 +108,11 @@ func (w *writer) commit(ctx context.Context, want blob.Digest) (blob.Info, error
 		// Already stored: never touch it. Its directory entry may not be
 		// durable yet (a concurrent commit between link and sync, or a
 		// crashed process), and the caller is about to rely on it.
-		if err := syncDir(w.s.shardDir(d)); err != nil {
-			return blob.Info{}, wrap(err)
+		if !w.s.isSynced(d) {
+			if err := syncDir(w.s.shardDir(d)); err != nil {
+				return blob.Info{}, wrap(err)
+			}
+			w.s.markSynced(d)
 		}
 		return info(d, fi), nil
 	} else if !errors.Is(err, fs.ErrNotExist) {
@@ -116,17 +125,23 @@ func (w *writer) commit(ctx context.Context, want blob.Digest) (blob.Info, error
 	if err := w.f.Sync(); err != nil {
 		return blob.Info{}, wrap(err)
 	}
-	err := w.f.Close()
-	w.f = nil
-	if err != nil {
-		return blob.Info{}, wrap(err)
-	}
 	if err := w.s.mkdirShard(d); err != nil {
 		return blob.Info{}, wrap(err)
 	}
 	// Link, unlike rename, fails if the name exists, so a concurrent commit
 	// of the same bytes cannot replace a blob that a reader may have open.
-	if err := os.Link(w.name, final); err != nil && !errors.Is(err, fs.ErrExist) {
+	var err error
+	if w.name == "" {
+		err = linkTmpfile(w.f, final)
+	} else {
+		err = os.Link(w.name, final)
+	}
+	if err != nil && !errors.Is(err, fs.ErrExist) {
+		return blob.Info{}, wrap(err)
+	}
+	err = w.f.Close()
+	w.f = nil
+	if err != nil {
 		return blob.Info{}, wrap(err)
 	}
 	// Synced after a lost race too: the winner may not have synced yet.
@@ -137,6 +152,7 @@ func (w *writer) commit(ctx context.Context, want blob.Digest) (blob.Info, error
 	if err != nil {
 		return blob.Info{}, wrap(err)
 	}
+	w.s.markSynced(d)
 	return info(d, fi), nil
 }
 
@@ -156,9 +172,12 @@ func (w *writer) discard() error {
 		cerr = w.f.Close()
 		w.f = nil
 	}
-	rerr := os.Remove(w.name)
-	if errors.Is(rerr, fs.ErrNotExist) {
-		rerr = nil
+	var rerr error
+	if w.name != "" {
+		rerr = os.Remove(w.name)
+		if errors.Is(rerr, fs.ErrNotExist) {
+			rerr = nil
+		}
 	}
 	if err := errors.Join(cerr, rerr); err != nil {
 		return fmt.Errorf("fsblob: discard temporary file: %w", err)
