@@ -18,6 +18,7 @@ import (
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 	"github.com/ulikunitz/xz"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/packyard/packyard/internal/blob"
 	"github.com/packyard/packyard/internal/format"
@@ -164,6 +165,34 @@ type assembler struct {
 	// the fragments of the entries a publish re-encodes, into loaded.
 	load   func(ctx context.Context, ids []int64) (map[int64]map[string][]byte, error)
 	loaded map[int64]map[string][]byte
+
+	// stores, between begin and wait, holds the blob writes of the
+	// current publish: a part's digest is known as soon as it is encoded,
+	// so the stream's hash and signature need not wait for its fsync.
+	stores   *errgroup.Group
+	storeCtx context.Context
+}
+
+// maxStores bounds the blob writes one publish runs at once.
+const maxStores = 8
+
+// begin starts a publish: from now on put stores in the background.
+func (a *assembler) begin(ctx context.Context) {
+	a.stores, a.storeCtx = errgroup.WithContext(ctx)
+	a.stores.SetLimit(maxStores)
+}
+
+// wait returns once every blob put since begin is stored, with the first
+// error. A publish must not name its blobs before wait returned nil; after
+// an error the assembler must be dropped, since its chunk cache may name
+// blobs that were never stored.
+func (a *assembler) wait() error {
+	if a.stores == nil {
+		return nil
+	}
+	err := a.stores.Wait()
+	a.stores, a.storeCtx = nil, nil
+	return err
 }
 
 func newAssembler(blobs blob.Store, load func(ctx context.Context, ids []int64) (map[int64]map[string][]byte, error)) *assembler {
@@ -516,10 +545,24 @@ func (a *assembler) chunk(ctx context.Context, kind string, enc format.Encoding,
 	return data, digest, rec, nil
 }
 
+// put stores data, in the background between begin and wait, and returns
+// its digest.
 func (a *assembler) put(ctx context.Context, data []byte) (string, error) {
-	info, err := blob.Put(ctx, a.blobs, data)
-	if err != nil {
-		return "", err
+	if a.stores == nil {
+		info, err := blob.Put(ctx, a.blobs, data)
+		if err != nil {
+			return "", err
+		}
+		return string(info.Digest), nil
 	}
-	return string(info.Digest), nil
+	d := blob.DigestOf(data)
+	sctx := a.storeCtx
+	a.stores.Go(func() error {
+		info, err := blob.Put(sctx, a.blobs, data)
+		if err == nil && info.Digest != d {
+			err = fmt.Errorf("stored %s as %s: %w", d, info.Digest, blob.ErrDigestMismatch)
+		}
+		return err
+	})
+	return string(d), nil
 }

@@ -10,7 +10,6 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/packyard/packyard/internal/blob"
 	"github.com/packyard/packyard/internal/format"
 	"github.com/packyard/packyard/internal/meta"
 )
@@ -45,6 +44,8 @@ type publisher struct {
 	// Owned by the run goroutine.
 	state *pubState
 	asm   *assembler
+	// phases times the parts of the last build, for the debug log.
+	phases struct{ streams, finish, store time.Duration }
 }
 
 type waiter struct {
@@ -249,10 +250,12 @@ func (p *publisher) publishOnce(ctx context.Context) error {
 		return nil
 	}
 
+	tRead := time.Since(start)
 	g, err := p.build(ctx, r, upTo)
 	if err != nil {
 		return err
 	}
+	tCommit := time.Now()
 	if _, err := p.s.meta.Publish(ctx, g, p.state.current); err != nil {
 		if errors.Is(err, meta.ErrStale) {
 			p.state = nil
@@ -261,6 +264,7 @@ func (p *publisher) publishOnce(ctx context.Context) error {
 		}
 		return fmt.Errorf("publish generation: %w", err)
 	}
+	commitDone := time.Now()
 	p.state.current = g.Number
 	p.s.feed.bump()
 	if r, err := p.s.meta.GetRepo(ctx, p.name); err == nil {
@@ -271,7 +275,9 @@ func (p *publisher) publishOnce(ctx context.Context) error {
 	d := time.Since(start)
 	p.s.opts.Metrics.Published(p.name, g.Number, d)
 	p.s.log.Debug("published", "repo", p.name, "generation", g.Number, "packages", len(p.state.sorted), "seq", upTo,
-		"chunks_encoded", p.asm.encoded, "bytes_hashed", p.asm.hashed, "took", d)
+		"chunks_encoded", p.asm.encoded, "bytes_hashed", p.asm.hashed, "took", d,
+		"read", tRead, "streams", p.phases.streams, "finish", p.phases.finish, "store", p.phases.store,
+		"commit", commitDone.Sub(tCommit))
 	p.done(upTo, g.Number, cfgWanted)
 	return nil
 }
@@ -363,6 +369,9 @@ func (p *publisher) build(ctx context.Context, r *meta.Repo, upTo int64) (*meta.
 	}
 	a := p.asm
 	a.encoded, a.hashed = 0, 0
+	a.begin(ctx)
+	defer a.wait() // after an early return; a no-op after the wait below
+	t0 := time.Now()
 	streams := p.format.Streams(p.state.sorted, opts)
 	built := make([]format.Built, len(streams))
 	// Streams are independent: build them at once, so their chunk writes
@@ -387,6 +396,8 @@ func (p *publisher) build(ctx context.Context, r *meta.Repo, upTo int64) (*meta.
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
+	p.phases.streams = time.Since(t0)
+	t0 = time.Now()
 	files, err := p.format.Finish(built, opts)
 	if err != nil {
 		return nil, fmt.Errorf("finish index: %w", err)
@@ -404,23 +415,31 @@ func (p *publisher) build(ctx context.Context, r *meta.Repo, upTo int64) (*meta.
 			parts[e.SHA256] = e.Parts
 		}
 	}
-	gen := &meta.Generation{RepoID: p.repoID, Seq: upTo}
-	for _, f := range files {
-		gf := meta.GenFile{Path: f.Path, ContentType: f.ContentType, Digest: f.SHA256, Size: f.Size}
+	p.phases.finish = time.Since(t0)
+	t0 = time.Now()
+	defer func() { p.phases.store = time.Since(t0) }()
+	gen := &meta.Generation{RepoID: p.repoID, Seq: upTo, Files: make([]meta.GenFile, len(files))}
+	// The files made whole here (signatures, Release, repomd.xml, keys)
+	// are stored beside the chunks still being stored, so that all their
+	// fsyncs overlap; the generation is complete once they all are.
+	for i, f := range files {
+		gf := &gen.Files[i]
+		*gf = meta.GenFile{Path: f.Path, ContentType: f.ContentType, Digest: f.SHA256, Size: f.Size}
 		if f.Data == nil {
 			gf.Parts = parts[f.SHA256]
 			if len(gf.Parts) == 0 {
 				return nil, fmt.Errorf("finish index: %s names %s, which this publish did not assemble", f.Path, f.SHA256)
 			}
+			continue
 		}
-		if f.Data != nil {
-			info, err := blob.Put(ctx, p.s.blobs, f.Data)
-			if err != nil {
-				return nil, fmt.Errorf("store %s: %w", f.Path, err)
-			}
-			gf.Digest, gf.Size = string(info.Digest), info.Size
+		d, err := a.put(ctx, f.Data)
+		if err != nil {
+			return nil, fmt.Errorf("store %s: %w", f.Path, err)
 		}
-		gen.Files = append(gen.Files, gf)
+		gf.Digest, gf.Size = d, int64(len(f.Data))
+	}
+	if err := a.wait(); err != nil {
+		return nil, fmt.Errorf("store index files: %w", err)
 	}
 	return gen, nil
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"sync"
 	"testing"
 	"time"
@@ -435,5 +436,114 @@ func TestCancelledLookupDoesNotHideAGeneration(t *testing.T) {
 	}
 	if _, err := e.svc.Lookup(ctx, "r", "idx/missing.gz"); !errors.Is(err, ErrObjectNotFound) {
 		t.Fatalf("missing file: %v", err)
+	}
+}
+
+// failingBlobs fails every commit while fail is set, but for blobs that
+// begin with spare (the package under test). It hides fsblob's Put, so every
+// write goes through Create and Commit.
+type failingBlobs struct {
+	blob.Store
+	fail  atomic.Bool
+	spare string
+}
+
+type failingWriter struct {
+	blob.Writer
+	s    *failingBlobs
+	head []byte
+}
+
+func (b *failingBlobs) Create(ctx context.Context, limit int64) (blob.Writer, error) {
+	w, err := b.Store.Create(ctx, limit)
+	if err != nil {
+		return nil, err
+	}
+	return &failingWriter{Writer: w, s: b}, nil
+}
+
+func (w *failingWriter) Write(p []byte) (int, error) {
+	if len(w.head) < 64 {
+		w.head = append(w.head, p[:min(len(p), 64-len(w.head))]...)
+	}
+	return w.Writer.Write(p)
+}
+
+func (w *failingWriter) Commit(ctx context.Context, want blob.Digest) (blob.Info, error) {
+	if w.s.fail.Load() && !strings.HasPrefix(string(w.head), w.s.spare) {
+		_ = w.Writer.Cancel(ctx)
+		return blob.Info{}, errors.New("disk full (test)")
+	}
+	return w.Writer.Commit(ctx, want)
+}
+
+// TestPublishAfterFailedStore: index parts are stored in the background
+// while a publish goes on; when one of them fails, no generation names it,
+// and the next publish stores what it names (the failed publish's chunk
+// cache must not be trusted).
+func TestPublishAfterFailedStore(t *testing.T) {
+	dir := t.TempDir()
+	fs, err := fsblob.Open(dir + "/blobs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blobs := &failingBlobs{Store: fs, spare: "b 1\n"}
+	m, err := sqlite.Open(context.Background(), dir+"/db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := New(blobs, m, []format.Format{lineFormat{}}, slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Options{MaxUploadSize: 1 << 20, GenerationGrace: time.Hour})
+	if err := svc.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { svc.Close(); m.Close(); fs.Close() })
+	if _, err := svc.CreateRepo(context.Background(), RepoSpec{Name: "r", Format: "line"}); err != nil {
+		t.Fatal(err)
+	}
+	e := &testEnv{svc: svc, blobs: fs, meta: m}
+	if _, err := e.upload("a", "1", "first", true); err != nil {
+		t.Fatal(err)
+	}
+	r, err := m.GetRepo(context.Background(), "r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := r.CurrentGeneration
+
+	// b's package is stored; the index parts of its publish are not.
+	blobs.fail.Store(true)
+	if _, err := e.upload("b", "1", "second", true); err == nil {
+		t.Fatal("publish while the blob store fails: no error")
+	}
+	if r, err := m.GetRepo(context.Background(), "r"); err != nil || r.CurrentGeneration != before {
+		t.Fatalf("generation after failed stores: %d (%v), want %d", r.CurrentGeneration, err, before)
+	}
+
+	blobs.fail.Store(false)
+	res, err := e.upload("d", "1", "fourth", true)
+	if err != nil {
+		t.Fatalf("upload after the store recovered: %v", err)
+	}
+	idx := e.index(t)
+	for _, name := range []string{"a 1", "b 1", "d 1"} {
+		if !strings.Contains(idx, name) {
+			t.Errorf("index after recovery lacks %q:\n%s", name, idx)
+		}
+	}
+	g, err := m.GetGeneration(context.Background(), res.Package.RepoID, res.Generation)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range g.Files {
+		names := f.Parts
+		if len(names) == 0 {
+			names = []string{f.Digest}
+		}
+		for _, d := range names {
+			if _, err := fs.Stat(context.Background(), blob.Digest(d)); err != nil {
+				t.Errorf("generation %d names %s (%s), which is not stored: %v", g.Number, d, f.Path, err)
+			}
+		}
 	}
 }

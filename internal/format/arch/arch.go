@@ -4,11 +4,13 @@ import (
 	"archive/tar"
 	"bytes"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
@@ -362,28 +364,43 @@ func (f *Format) Streams(entries []*format.Entry, opts format.PublishOptions) []
 // (the same file), ARCH/NAME.files.tar.gz and ARCH/NAME.files, and, when
 // the repository is signed, a binary detached signature beside each.
 func (f *Format) Finish(built []format.Built, opts format.PublishOptions) ([]format.File, error) {
-	var files []format.File
-	for _, b := range built {
-		a, kind, ok := strings.Cut(b.Name, "/")
-		if !ok {
-			return nil, fmt.Errorf("arch: stream %q is not ARCH/KIND", b.Name)
-		}
+	// The databases are signed at once: an RSA signature is milliseconds
+	// of CPU, and each stream is independent.
+	sigs := make([][]byte, len(built))
+	errs := make([]error, len(built))
+	var wg sync.WaitGroup
+	for i, b := range built {
 		gz, ok := b.Encoded[format.Gzip]
 		if !ok {
 			return nil, fmt.Errorf("arch: stream %q has no gzip encoding", b.Name)
 		}
-		base := a + "/" + opts.RepoName + "." + kind
-		var sig []byte
-		if opts.Signer != nil {
-			var err error
-			if sig, err = opts.Signer.DetachBinaryState(gz.State); err != nil {
-				return nil, fmt.Errorf("arch: sign %s: %w", base, err)
-			}
+		if opts.Signer == nil {
+			continue
 		}
+		wg.Go(func() {
+			sig, err := opts.Signer.DetachBinaryState(gz.State)
+			if err != nil {
+				err = fmt.Errorf("arch: sign %s: %w", b.Name, err)
+			}
+			sigs[i], errs[i] = sig, err
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	var files []format.File
+	for i, b := range built {
+		a, kind, ok := strings.Cut(b.Name, "/")
+		if !ok {
+			return nil, fmt.Errorf("arch: stream %q is not ARCH/KIND", b.Name)
+		}
+		gz := b.Encoded[format.Gzip]
+		base := a + "/" + opts.RepoName + "." + kind
 		for _, name := range []string{base + ".tar.gz", base} {
 			files = append(files, format.File{Path: name, ContentType: "application/gzip", SHA256: gz.SHA256, Size: gz.Size})
-			if sig != nil {
-				files = append(files, format.File{Path: name + ".sig", ContentType: "application/pgp-signature", Data: sig})
+			if sigs[i] != nil {
+				files = append(files, format.File{Path: name + ".sig", ContentType: "application/pgp-signature", Data: sigs[i]})
 			}
 		}
 	}

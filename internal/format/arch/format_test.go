@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -563,6 +564,7 @@ func TestStreamsAssemble(t *testing.T) {
 type stubSigner struct {
 	states [][]byte
 	err    error
+	mu     sync.Mutex
 }
 
 func (s *stubSigner) DetachArmored([]byte) ([]byte, error) {
@@ -578,6 +580,8 @@ func (s *stubSigner) DetachBinaryState(state []byte) ([]byte, error) {
 	if s.err != nil {
 		return nil, s.err
 	}
+	s.mu.Lock() // Finish signs the streams at once
+	defer s.mu.Unlock()
 	s.states = append(s.states, state)
 	return []byte("SIG(" + string(state) + ")"), nil
 }
@@ -658,6 +662,7 @@ func TestFinish(t *testing.T) {
 			for _, s := range signer.states {
 				states = append(states, string(s))
 			}
+			slices.Sort(states)
 			if want := []string{"state-aarch64/db", "state-aarch64/files", "state-x86_64/db", "state-x86_64/files"}; !slices.Equal(states, want) {
 				t.Errorf("signed states %q, want each stream's gzip state once: %q", states, want)
 			}
