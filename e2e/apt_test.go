@@ -286,7 +286,8 @@ func TestAPT(t *testing.T) {
 // for the grace period mean apt never sees a hash mismatch.
 func TestAPTUpdateDuringUploads(t *testing.T) {
 	t.Parallel()
-	s := startServer(t, t.TempDir())
+	// An Ed25519 repository key (RSA in TestAPT): apt verifies both.
+	s := startServerEnv(t, t.TempDir(), "PACKYARD_DEFAULT_KEY_ALGORITHM=ed25519")
 	const repo = "busy"
 	s.mustCLI(t, "repo", "create", repo, "--format", "deb")
 	first := buildDeb(t, "busy-000", "1.0", "amd64", nil)

@@ -130,7 +130,7 @@ func TestPacman(t *testing.T) {
 	const repo = "arch"
 	s.mustCLI(t, "repo", "create", repo, "--format", "arch")
 
-	packager, err := sign.Generate("Packyard Packager", "packager@example.com", 0, time.Now().Add(-time.Hour))
+	packager, err := sign.Generate("Packyard Packager", "packager@example.com", "", time.Now().Add(-time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,12 +235,15 @@ func findBlob(t *testing.T, dataDir string, match func(raw []byte) bool) string 
 func TestDropFolderArch(t *testing.T) {
 	t.Parallel()
 	p := newPacmanRoot(t)
-	s := startServerEnv(t, t.TempDir(), "PACKYARD_WATCH_SETTLE=400ms", "PACKYARD_WATCH_RESCAN=5s")
+	// The repository key is Ed25519 here (RSA in TestPacman): pacman
+	// verifies both.
+	s := startServerEnv(t, t.TempDir(), "PACKYARD_WATCH_SETTLE=400ms", "PACKYARD_WATCH_RESCAN=5s",
+		"PACKYARD_DEFAULT_KEY_ALGORITHM=ed25519")
 	drop := filepath.Join(t.TempDir(), "arch")
 	const repo = "drop-arch"
 	s.mustCLI(t, "repo", "create", repo, "--format", "arch", "--watch-dir", drop)
 
-	packager, err := sign.Generate("Packyard Packager", "packager@example.com", 0, time.Now().Add(-time.Hour))
+	packager, err := sign.Generate("Packyard Packager", "packager@example.com", "", time.Now().Add(-time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}

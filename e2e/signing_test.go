@@ -102,7 +102,7 @@ func TestDNFSignedRepository(t *testing.T) {
 
 	// Rotation: sign with the old and a new key; a client that knows only
 	// one of them installs either way.
-	s.mustCLI(t, "key", "generate", "next")
+	s.mustCLI(t, "key", "generate", "next", "--algorithm", "ed25519") // rotating from RSA to Ed25519
 	out = s.mustCLI(t, "repo", "sign", repo, "default", "next")
 	if !strings.Contains(out, "signed by default") || !strings.Contains(out, "signed by next") {
 		t.Fatalf("repo sign: %s", out)

@@ -163,11 +163,12 @@ func TestConfigValidate(t *testing.T) {
 	c.LogLevel = "loud"
 	c.KeepGenerations = 0
 	c.MaxUploadSize = 0
+	c.DefaultKeyAlgorithm = "dsa1024"
 	err := c.Validate()
 	if err == nil {
 		t.Fatal("invalid configuration validated")
 	}
-	for _, want := range []string{"log_level", "keep_generations", "max_upload_size"} {
+	for _, want := range []string{"log_level", "keep_generations", "max_upload_size", "default_key_algorithm"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate error %q does not name %s", err, want)
 		}

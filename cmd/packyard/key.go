@@ -20,14 +20,17 @@ referenced by path in its configuration); private keys never leave it
 through the API. A repository is signed by one key, or by two while a key is
 rotated: see 'packyard repo sign'.`,
 	}
-	var uid, email string
+	var uid, email, algo string
 	var bits int
 	generate := &cobra.Command{
 		Use:   "generate NAME",
-		Short: "Generate an RSA signing key on the server",
+		Short: "Generate a signing key on the server",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			k, err := g.client().GenerateKey(cmd.Context(), args[0], uid, email, bits)
+			if cmd.Flags().Changed("bits") && !cmd.Flags().Changed("algorithm") {
+				algo = fmt.Sprintf("rsa%d", bits)
+			}
+			k, err := g.client().GenerateKey(cmd.Context(), args[0], uid, email, algo)
 			if err != nil {
 				return err
 			}
@@ -36,7 +39,8 @@ rotated: see 'packyard repo sign'.`,
 	}
 	generate.Flags().StringVar(&uid, "uid", "", "user ID name (default: the key name)")
 	generate.Flags().StringVar(&email, "email", "", "user ID e-mail address")
-	generate.Flags().IntVar(&bits, "bits", 3072, "RSA key size: 3072 or 4096")
+	generate.Flags().StringVar(&algo, "algorithm", "rsa3072", "rsa3072, rsa4096 or ed25519 (fast to sign with; not verified by yum on RHEL/CentOS 7)")
+	generate.Flags().IntVar(&bits, "bits", 3072, "RSA key size, 3072 or 4096 (the same as --algorithm rsaBITS)")
 
 	var passFile string
 	imp := &cobra.Command{

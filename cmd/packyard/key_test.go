@@ -141,8 +141,15 @@ func TestKeyCommands(t *testing.T) {
 	if r := s.run(t, "key", "generate", "rel"); !isStatus(r.err, http.StatusConflict) {
 		t.Errorf("key generate of an existing name: %v", r.err)
 	}
-	if r := s.run(t, "key", "generate", "tiny", "--bits", "1024"); !isStatus(r.err, http.StatusBadRequest) || !strings.Contains(r.err.Error(), "3072") {
+	if r := s.run(t, "key", "generate", "tiny", "--bits", "1024"); !isStatus(r.err, http.StatusBadRequest) || !strings.Contains(r.err.Error(), "rsa3072") {
 		t.Errorf("key generate --bits 1024: %v", r.err)
+	}
+	if r := s.run(t, "key", "generate", "dsa", "--algorithm", "dsa"); !isStatus(r.err, http.StatusBadRequest) || !strings.Contains(r.err.Error(), "ed25519") {
+		t.Errorf("key generate --algorithm dsa: %v", r.err)
+	}
+	r = s.run(t, "key", "generate", "fast", "--algorithm", "ed25519").must(t, "key generate --algorithm ed25519")
+	if !regexp.MustCompile(`\nalgorithm:   ed25519\n$`).MatchString(r.stdout) {
+		t.Errorf("key generate --algorithm ed25519 printed %q", r.stdout)
 	}
 
 	// Export: armored by default, binary with --binary; public only.
@@ -308,7 +315,7 @@ func TestKeyCommands(t *testing.T) {
 	for _, k := range keys {
 		names = append(names, k.Name)
 	}
-	if want := []string{"default", "fileover", "fromenv", "fromfile"}; !slices.Equal(names, want) {
+	if want := []string{"default", "fast", "fileover", "fromenv", "fromfile"}; !slices.Equal(names, want) {
 		t.Errorf("keys at the end: %v, want %v", names, want)
 	}
 

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"strings"
@@ -80,6 +81,7 @@ func newServeCmd() *cobra.Command {
 	f.String("base-url", "", "public URL for generated client configuration (env PACKYARD_BASE_URL)")
 	f.Duration("watch-rescan", def.WatchRescan.Duration, "full scan interval of drop folders, beside change notifications (env PACKYARD_WATCH_RESCAN)")
 	f.Duration("watch-settle", def.WatchSettle.Duration, "how long a dropped file must stay unchanged before it is imported (env PACKYARD_WATCH_SETTLE)")
+	f.String("debug-listen", "", "serve Go's profiler (/debug/pprof/) on this address, unauthenticated: keep it on loopback (env PACKYARD_DEBUG_LISTEN)")
 	return cmd
 }
 
@@ -99,6 +101,8 @@ func applyFlags(fs *pflag.FlagSet, c *config.Server) error {
 			c.LogFormat = v
 		case "base-url":
 			c.BaseURL = v
+		case "debug-listen":
+			c.DebugListen = v
 		case "max-upload-size":
 			var n int64
 			n, err = config.ParseSize(v)
@@ -237,6 +241,11 @@ func serve(ctx context.Context, cfg config.Server, logOut io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if cfg.DebugListen != "" {
+		if err := serveDebug(cfg.DebugListen, log); err != nil {
+			return err
+		}
+	}
 	log.Info("packyard serving", "listen", ln.Addr().String(), "data", cfg.Data, "version", version)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -251,6 +260,24 @@ func serve(ctx context.Context, cfg config.Server, logOut io.Writer) error {
 	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
+	return nil
+}
+
+// serveDebug serves net/http/pprof on addr, apart from the API so that it
+// is never exposed by accident with it.
+func serveDebug(addr string, log *slog.Logger) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("debug listener: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	log.Warn("profiler listening without authentication", "listen", ln.Addr().String())
+	go func() { _ = (&http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}).Serve(ln) }()
 	return nil
 }
 
@@ -285,7 +312,7 @@ func openKeyring(cfg config.Server, log *slog.Logger) (*sign.Keyring, error) {
 		return kr, nil
 	}
 	start := time.Now()
-	k, err := kr.Generate(cfg.DefaultKey, "packyard signing key "+cfg.DefaultKey, "", 0)
+	k, err := kr.Generate(cfg.DefaultKey, "packyard signing key "+cfg.DefaultKey, "", cfg.DefaultKeyAlgorithm)
 	if err != nil {
 		return nil, fmt.Errorf("generate the default signing key: %w", err)
 	}

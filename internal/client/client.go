@@ -254,8 +254,8 @@ func (c *Client) ListKeys(ctx context.Context) ([]Key, error) {
 }
 
 // GenerateKey creates a signing key on the server.
-func (c *Client) GenerateKey(ctx context.Context, name, uid, email string, bits int) (*Key, error) {
-	b, n := jsonBody(map[string]any{"name": name, "uid": uid, "email": email, "bits": bits})
+func (c *Client) GenerateKey(ctx context.Context, name, uid, email, algorithm string) (*Key, error) {
+	b, n := jsonBody(map[string]any{"name": name, "uid": uid, "email": email, "algorithm": algorithm})
 	var k Key
 	return &k, c.do(ctx, http.MethodPost, "/api/v1/keys", b, n, &k)
 }

@@ -109,6 +109,9 @@ type Server struct {
 	// generates it on first start if no key of that name exists. Empty
 	// means new repositories are unsigned unless a key is given.
 	DefaultKey string `toml:"default_key" env:"PACKYARD_DEFAULT_KEY"`
+	// DefaultKeyAlgorithm is the algorithm of the default key when the
+	// server generates it: rsa3072 (empty), rsa4096 or ed25519.
+	DefaultKeyAlgorithm string `toml:"default_key_algorithm" env:"PACKYARD_DEFAULT_KEY_ALGORITHM"`
 	// Keys references private keys kept outside the key directory, by
 	// name: [keys.release] path = "...", passphrase_file = "...".
 	Keys map[string]KeyRef `toml:"keys"`
@@ -119,6 +122,9 @@ type Server struct {
 	// WatchSettle is how long a file in a drop folder must keep its size
 	// and modification time before it is imported.
 	WatchSettle Duration `toml:"watch_settle" env:"PACKYARD_WATCH_SETTLE"`
+	// DebugListen, when set, serves Go's profiler (net/http/pprof) on a
+	// second address, without authentication: keep it on loopback.
+	DebugListen string `toml:"debug_listen" env:"PACKYARD_DEBUG_LISTEN"`
 }
 
 // KeyRef references a private key file.
@@ -261,6 +267,11 @@ func (c *Server) Validate() error {
 	}
 	if c.WatchRescan.Duration <= 0 || c.WatchSettle.Duration <= 0 {
 		errs = append(errs, errors.New("watch_rescan and watch_settle: must be positive"))
+	}
+	switch c.DefaultKeyAlgorithm {
+	case "", "rsa3072", "rsa4096", "ed25519":
+	default:
+		errs = append(errs, fmt.Errorf("default_key_algorithm: %q is not one of rsa3072, rsa4096, ed25519", c.DefaultKeyAlgorithm))
 	}
 	for _, name := range slices.Sorted(maps.Keys(c.Keys)) {
 		if c.Keys[name].Path == "" {

@@ -98,7 +98,10 @@ type generateKeyRequest struct {
 	Name  string `json:"name"`
 	UID   string `json:"uid"`
 	Email string `json:"email"`
-	Bits  int    `json:"bits"`
+	// Algorithm is rsa3072 (the default), rsa4096 or ed25519.
+	Algorithm string `json:"algorithm"`
+	// Bits, the older form, means rsa<Bits> when Algorithm is empty.
+	Bits int `json:"bits"`
 }
 
 func (s *Server) generateKey(w http.ResponseWriter, r *http.Request) {
@@ -111,7 +114,11 @@ func (s *Server) generateKey(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if _, err := kr.Generate(req.Name, req.UID, req.Email, req.Bits); err != nil {
+	algo := req.Algorithm
+	if algo == "" && req.Bits != 0 {
+		algo = fmt.Sprintf("rsa%d", req.Bits)
+	}
+	if _, err := kr.Generate(req.Name, req.UID, req.Email, algo); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -198,7 +205,7 @@ func keyStatus(err error) (int, string, bool) {
 		return http.StatusConflict, "exists", true
 	case errors.Is(err, sign.ErrExternalKey):
 		return http.StatusConflict, "external_key", true
-	case errors.Is(err, sign.ErrKeyName), errors.Is(err, sign.ErrKeySize), errors.Is(err, sign.ErrKeyTooLarge),
+	case errors.Is(err, sign.ErrKeyName), errors.Is(err, sign.ErrAlgorithm), errors.Is(err, sign.ErrKeyTooLarge),
 		errors.Is(err, sign.ErrNotArmored), errors.Is(err, sign.ErrNoPrivateKey), errors.Is(err, sign.ErrInvalidKey),
 		errors.Is(err, sign.ErrUnsupportedKey), errors.Is(err, sign.ErrPassphraseRequired),
 		errors.Is(err, sign.ErrWrongPassphrase), errors.Is(err, sign.ErrNoSigningKey):

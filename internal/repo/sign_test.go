@@ -39,7 +39,7 @@ func testKeyring(t *testing.T) (*sign.Keyring, map[string]string) {
 	}
 	secondOnce.Do(func() {
 		var k *sign.Key
-		k, secondErr = sign.Generate("packyard second", "second@example.com", 0, time.Now().Add(-time.Hour))
+		k, secondErr = sign.Generate("packyard second", "second@example.com", "", time.Now().Add(-time.Hour))
 		if secondErr == nil {
 			secondArmored, secondErr = k.ArmoredPrivate()
 		}

@@ -25,16 +25,29 @@ import (
 // MaxKeySize is the largest armored private key ParsePrivate reads.
 const MaxKeySize = 1 << 20
 
-// DefaultBits is the RSA modulus size Generate uses when bits is 0.
-const DefaultBits = 3072
+// Key algorithms Generate offers.
+const (
+	// RSA3072 is the default: every client that verifies OpenPGP
+	// signatures, however old, accepts it.
+	RSA3072 = "rsa3072"
+	RSA4096 = "rsa4096"
+	// Ed25519 (EdDSA, version 4 "legacy" form, as gpg --quick-gen-key
+	// ed25519 makes) signs in microseconds where RSA takes milliseconds.
+	// GnuPG 2.1+, apt, pacman, dnf and rpm 4.16+ verify it; yum on
+	// RHEL/CentOS 7 does not.
+	Ed25519 = "ed25519"
+)
+
+// DefaultAlgorithm is what Generate uses when given no algorithm.
+const DefaultAlgorithm = RSA3072
 
 // hash is the digest used for self-signatures and every data signature.
 // SHA-1 is never used: RHEL 9 rejects SHA-1 signatures.
 const hash = crypto.SHA256
 
 var (
-	// ErrKeySize is returned by Generate for an RSA size other than 3072 or 4096.
-	ErrKeySize = errors.New("sign: RSA key size must be 3072 or 4096")
+	// ErrAlgorithm is returned by Generate for an algorithm it does not offer.
+	ErrAlgorithm = errors.New("sign: key algorithm must be rsa3072, rsa4096 or ed25519")
 	// ErrKeyTooLarge is returned by ParsePrivate for input over MaxKeySize.
 	ErrKeyTooLarge = errors.New("sign: key input exceeds 1 MiB")
 	// ErrNotArmored is returned by ParsePrivate for input that is not an
@@ -69,28 +82,41 @@ type Key struct {
 
 // keyConfig returns the go-crypto configuration for key generation and
 // serialisation at now.
-func keyConfig(now time.Time, bits int) *packet.Config {
-	return &packet.Config{
-		Algorithm:   packet.PubKeyAlgoRSA,
-		RSABits:     bits,
+func keyConfig(now time.Time, algo string) (*packet.Config, error) {
+	cfg := &packet.Config{
 		DefaultHash: hash,
 		Time:        func() time.Time { return now },
 		V6Keys:      false,
 	}
+	switch algo {
+	case RSA3072, RSA4096:
+		cfg.Algorithm = packet.PubKeyAlgoRSA
+		cfg.RSABits = 3072
+		if algo == RSA4096 {
+			cfg.RSABits = 4096
+		}
+	case Ed25519:
+		cfg.Algorithm = packet.PubKeyAlgoEdDSA
+		cfg.Curve = packet.Curve25519
+	default:
+		return nil, fmt.Errorf("%w: got %q", ErrAlgorithm, algo)
+	}
+	return cfg, nil
 }
 
-// Generate creates an RSA key for name and email, created at now, with no
-// expiry and SHA-256 as its preferred hash. bits is 3072 (or 0, meaning
-// DefaultBits) or 4096. The primary key signs and certifies; go-crypto also
-// adds an encryption subkey, which packyard never uses.
-func Generate(name, email string, bits int, now time.Time) (*Key, error) {
-	if bits == 0 {
-		bits = DefaultBits
+// Generate creates a key for name and email, created at now, with no expiry
+// and SHA-256 as its preferred hash. algo is RSA3072, RSA4096 or Ed25519;
+// "" means DefaultAlgorithm. The primary key signs and certifies; go-crypto
+// also adds an encryption subkey, which packyard never uses.
+func Generate(name, email string, algo string, now time.Time) (*Key, error) {
+	if algo == "" {
+		algo = DefaultAlgorithm
 	}
-	if bits != 3072 && bits != 4096 {
-		return nil, fmt.Errorf("%w: got %d", ErrKeySize, bits)
+	cfg, err := keyConfig(now, algo)
+	if err != nil {
+		return nil, err
 	}
-	e, err := openpgp.NewEntity(name, "", email, keyConfig(now, bits))
+	e, err := openpgp.NewEntity(name, "", email, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("sign: generate key for %q <%s>: %w", name, email, err)
 	}

@@ -50,6 +50,9 @@ func (k *Key) Info() KeyInfo {
 	if bits, err := pk.BitLength(); err == nil && pk.PubKeyAlgo == packet.PubKeyAlgoRSA {
 		info.Algorithm = fmt.Sprintf("rsa%d", bits)
 	}
+	if pk.PubKeyAlgo == packet.PubKeyAlgoEdDSA {
+		info.Algorithm = Ed25519
+	}
 	for id := range k.entity.Identities {
 		info.UserIDs = append(info.UserIDs, id)
 	}
@@ -195,14 +198,14 @@ func (kr *Keyring) Signer(names []string) (*Signer, error) {
 
 // Generate creates and stores a new key. uid is the user ID's name part
 // (the key name if empty).
-func (kr *Keyring) Generate(name, uid, email string, bits int) (*Key, error) {
+func (kr *Keyring) Generate(name, uid, email, algo string) (*Key, error) {
 	if err := kr.checkNew(name); err != nil {
 		return nil, err
 	}
 	if uid == "" {
 		uid = name
 	}
-	k, err := Generate(uid, email, bits, time.Now())
+	k, err := Generate(uid, email, algo, time.Now())
 	if err != nil {
 		return nil, err
 	}

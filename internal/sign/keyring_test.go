@@ -185,16 +185,16 @@ func TestKeyringGenerate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, bits := range []int{1024, 2048} {
-		if _, err := kr.Generate("small", "", "", bits); !errors.Is(err, ErrKeySize) {
-			t.Errorf("Generate(bits=%d) error = %v, want ErrKeySize", bits, err)
+	for _, algo := range []string{"rsa1024", "rsa2048", "dsa", "ed448"} {
+		if _, err := kr.Generate("small", "", "", algo); !errors.Is(err, ErrAlgorithm) {
+			t.Errorf("Generate(%s) error = %v, want ErrAlgorithm", algo, err)
 		}
 	}
-	if _, err := kr.Generate("bad/name", "", "", 0); !errors.Is(err, ErrKeyName) {
+	if _, err := kr.Generate("bad/name", "", "", ""); !errors.Is(err, ErrKeyName) {
 		t.Errorf("Generate(bad/name) error = %v, want ErrKeyName", err)
 	}
 	before := time.Now().Add(-time.Second)
-	k, err := kr.Generate("release", "", "ops@example.com", 0)
+	k, err := kr.Generate("release", "", "ops@example.com", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +213,7 @@ func TestKeyringGenerate(t *testing.T) {
 	}
 	// A second key of that name is refused before anything is generated.
 	start := time.Now()
-	if _, err := kr.Generate("release", "x", "", 0); !errors.Is(err, ErrKeyExists) {
+	if _, err := kr.Generate("release", "x", "", ""); !errors.Is(err, ErrKeyExists) {
 		t.Errorf("Generate of an existing name: %v, want ErrKeyExists", err)
 	}
 	if d := time.Since(start); d > 100*time.Millisecond {

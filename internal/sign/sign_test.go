@@ -28,6 +28,7 @@ var (
 	keysOnce sync.Once
 	keysErr  error
 	testKeys [2]*Key
+	edKey    *Key
 )
 
 // keys returns two RSA-3072 keys, generated once per test binary because
@@ -36,16 +37,24 @@ func keys(tb testing.TB) (*Key, *Key) {
 	tb.Helper()
 	keysOnce.Do(func() {
 		for i, name := range []string{"Packyard Old", "Packyard New"} {
-			testKeys[i], keysErr = Generate(name, "repo@example.com", 0, keyTime)
+			testKeys[i], keysErr = Generate(name, "repo@example.com", "", keyTime)
 			if keysErr != nil {
 				return
 			}
 		}
+		edKey, keysErr = Generate("Packyard Ed", "repo@example.com", Ed25519, keyTime)
 	})
 	if keysErr != nil {
 		tb.Fatal(keysErr)
 	}
 	return testKeys[0], testKeys[1]
+}
+
+// ed25519Key returns an Ed25519 key generated with the RSA ones.
+func ed25519Key(tb testing.TB) *Key {
+	tb.Helper()
+	keys(tb)
+	return edKey
 }
 
 func TestGenerate(t *testing.T) {
@@ -58,8 +67,19 @@ func TestGenerate(t *testing.T) {
 	if !ok {
 		t.Fatalf("public key is %T, want RSA", e.PrimaryKey.PublicKey)
 	}
-	if n := pub.N.BitLen(); n != DefaultBits {
-		t.Errorf("RSA size = %d, want %d", n, DefaultBits)
+	if n := pub.N.BitLen(); n != 3072 {
+		t.Errorf("RSA size = %d, want 3072", n)
+	}
+	if got := k.Info().Algorithm; got != RSA3072 {
+		t.Errorf("Info().Algorithm = %q, want %q", got, RSA3072)
+	}
+	ed := ed25519Key(t)
+	if ed.entity.PrimaryKey.PubKeyAlgo != packet.PubKeyAlgoEdDSA || ed.entity.PrimaryKey.Version != 4 {
+		t.Errorf("ed25519 key: algorithm %d version %d, want EdDSA (22), 4",
+			ed.entity.PrimaryKey.PubKeyAlgo, ed.entity.PrimaryKey.Version)
+	}
+	if got := ed.Info().Algorithm; got != Ed25519 {
+		t.Errorf("ed25519 key: Info().Algorithm = %q", got)
 	}
 	if !e.PrimaryKey.CreationTime.Equal(keyTime) {
 		t.Errorf("creation time = %v, want %v", e.PrimaryKey.CreationTime, keyTime)
@@ -84,9 +104,9 @@ func TestGenerate(t *testing.T) {
 		t.Errorf("fingerprint %q is not 40 upper-case hex digits", fpr)
 	}
 
-	for _, bits := range []int{1024, 2048, 3000, 8192} {
-		if _, err := Generate("x", "x@example.com", bits, keyTime); !errors.Is(err, ErrKeySize) {
-			t.Errorf("Generate(bits=%d) error = %v, want ErrKeySize", bits, err)
+	for _, algo := range []string{"rsa1024", "rsa2048", "rsa", "RSA3072", "ed448", "dsa"} {
+		if _, err := Generate("x", "x@example.com", algo, keyTime); !errors.Is(err, ErrAlgorithm) {
+			t.Errorf("Generate(%q) error = %v, want ErrAlgorithm", algo, err)
 		}
 	}
 }
@@ -103,6 +123,8 @@ func signers(t *testing.T) []struct {
 	}{
 		{"one key", []*Key{oldKey}},
 		{"two keys", []*Key{oldKey, newKey}},
+		{"ed25519", []*Key{ed25519Key(t)}},
+		{"rsa and ed25519", []*Key{oldKey, ed25519Key(t)}},
 	}
 }
 

@@ -16,7 +16,8 @@ import (
 // A signature made from a resumed SHA-256 state verifies like one made
 // over the data: with go-crypto, and with the real gpgv.
 func TestDetachBinaryState(t *testing.T) {
-	k1, k2 := keys(t)
+	k1, _ := keys(t)
+	k2 := ed25519Key(t) // an RSA and an EdDSA signature
 	s, err := NewSigner(k1, k2)
 	if err != nil {
 		t.Fatal(err)
