@@ -205,6 +205,16 @@ func (p *publisher) done(seq, gen, cfg int64) {
 
 func (p *publisher) publishOnce(ctx context.Context) error {
 	start := time.Now()
+	// On a store shared by several nodes, one node publishes a repository
+	// at a time; the others wait here, then find the changes they were
+	// kicked for already published, or fold them into the next generation.
+	if l, ok := p.s.meta.(meta.PublishLocker); ok {
+		unlock, err := l.LockPublish(ctx, p.repoID)
+		if err != nil {
+			return fmt.Errorf("take the publishing lock: %w", err)
+		}
+		defer unlock()
+	}
 	p.mu.Lock()
 	cfgWanted, cfgDone := p.cfgWanted, p.cfgDone
 	p.mu.Unlock()
@@ -236,14 +246,32 @@ func (p *publisher) publishOnce(ctx context.Context) error {
 			changed = len(since) > 0
 			p.s.views.publishedGen(ctx, r, g)
 		}
-	} else if upTo > p.state.seq {
-		changes, err := p.s.meta.PackageChanges(ctx, p.repoID, p.state.seq, upTo)
-		if err != nil {
-			return fmt.Errorf("read changes: %w", err)
+	} else {
+		if upTo > p.state.seq {
+			changes, err := p.s.meta.PackageChanges(ctx, p.repoID, p.state.seq, upTo)
+			if err != nil {
+				return fmt.Errorf("read changes: %w", err)
+			}
+			p.apply(changes)
+			p.state.seq = upTo
+			changed = changed || len(changes) > 0
 		}
-		p.apply(changes)
-		p.state.seq = upTo
-		changed = changed || len(changes) > 0
+		if r.CurrentGeneration != p.state.current {
+			// Another process (a node on the same store) published. The
+			// in-memory state depends only on the sequence, so it stays;
+			// what is left to do is what that generation does not cover.
+			g, err := p.s.meta.GetGeneration(ctx, p.repoID, r.CurrentGeneration)
+			if err != nil {
+				return fmt.Errorf("load generation %d: %w", r.CurrentGeneration, err)
+			}
+			p.state.current = r.CurrentGeneration
+			p.s.views.publishedGen(ctx, r, g)
+			since, err := p.s.meta.PackageChanges(ctx, p.repoID, g.Seq, upTo)
+			if err != nil {
+				return fmt.Errorf("read changes: %w", err)
+			}
+			changed = cfgWanted > cfgDone || len(since) > 0
+		}
 	}
 	if !changed {
 		p.done(upTo, p.state.current, cfgWanted)
@@ -258,7 +286,9 @@ func (p *publisher) publishOnce(ctx context.Context) error {
 	tCommit := time.Now()
 	if _, err := p.s.meta.Publish(ctx, g, p.state.current); err != nil {
 		if errors.Is(err, meta.ErrStale) {
-			p.state = nil
+			// Another process published first (without a publishing
+			// lock, or after losing it with its connection): try again
+			// on top of its generation.
 			p.kick()
 			return nil
 		}

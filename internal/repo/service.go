@@ -152,6 +152,14 @@ func (s *Service) Start(ctx context.Context) error {
 	}
 	s.wg.Add(1)
 	go s.retentionLoop()
+	if w, ok := s.meta.(meta.EventWatcher); ok {
+		since, err := s.meta.LastSeq(ctx)
+		if err != nil {
+			return fmt.Errorf("read the event log: %w", err)
+		}
+		s.wg.Add(1)
+		go s.follow(s.ctx, w, since)
+	}
 	return nil
 }
 
