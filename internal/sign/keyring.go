@@ -3,6 +3,7 @@ package sign
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -121,10 +122,14 @@ func OpenKeyring(dir string, external map[string]ExternalKey) (*Keyring, error) 
 		}
 		kr.keys[name] = &entry{key: k, path: ext.Path, external: true}
 	}
-	// Stale temporary files of an interrupted write.
+	// Stale temporary files of an interrupted write; recent ones may be
+	// another server's write in progress (a key directory shared by the
+	// nodes of a cluster).
 	if tmps, _ := filepath.Glob(filepath.Join(dir, ".*.tmp")); len(tmps) > 0 {
 		for _, t := range tmps {
-			_ = os.Remove(t)
+			if fi, err := os.Stat(t); err == nil && time.Since(fi.ModTime()) > time.Minute {
+				_ = os.Remove(t)
+			}
 		}
 	}
 	return kr, nil
@@ -145,15 +150,34 @@ func readKey(path string, passphrase []byte) (*Key, error) {
 // Dir returns the keyring's directory.
 func (kr *Keyring) Dir() string { return kr.dir }
 
-// Get returns the key of that name.
+// Get returns the key of that name. A key not known yet is looked for in
+// the directory, where another server sharing it may have written it since
+// this keyring was opened.
 func (kr *Keyring) Get(name string) (*Key, error) {
 	kr.mu.RLock()
-	defer kr.mu.RUnlock()
 	e, ok := kr.keys[name]
-	if !ok {
+	kr.mu.RUnlock()
+	if ok {
+		return e.key, nil
+	}
+	if !keyNameRE.MatchString(name) {
 		return nil, fmt.Errorf("%w: %q", ErrKeyNotFound, name)
 	}
-	return e.key, nil
+	p := filepath.Join(kr.dir, name+".asc")
+	k, err := readKey(p, nil)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%w: %q", ErrKeyNotFound, name)
+		}
+		return nil, err
+	}
+	kr.mu.Lock()
+	defer kr.mu.Unlock()
+	if e, ok := kr.keys[name]; ok {
+		return e.key, nil
+	}
+	kr.keys[name] = &entry{key: k, path: p}
+	return k, nil
 }
 
 // List describes every key, by name.
