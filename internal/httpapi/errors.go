@@ -8,6 +8,7 @@ import (
 	"github.com/packyard/packyard/internal/auth"
 	"github.com/packyard/packyard/internal/blob"
 	"github.com/packyard/packyard/internal/format"
+	"github.com/packyard/packyard/internal/meta"
 	"github.com/packyard/packyard/internal/repo"
 )
 
@@ -52,6 +53,8 @@ func statusOf(err error) (int, string) {
 		return http.StatusUnauthorized, "unauthorized"
 	case errors.Is(err, errForbidden):
 		return http.StatusForbidden, "forbidden"
+	case errors.Is(err, meta.ErrUnavailable), errors.Is(err, blob.ErrUnavailable):
+		return http.StatusServiceUnavailable, "unavailable"
 	}
 	return http.StatusInternalServerError, "internal"
 }
@@ -82,6 +85,10 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.As(err, &ce) {
 		pj := toPackageJSON(r.PathValue("repo"), ce.Existing)
 		body.Existing = &pj
+	}
+	if status == http.StatusServiceUnavailable {
+		s.log.Warn("request failed: a backend is unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+		w.Header().Set("Retry-After", "5")
 	}
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Basic realm="packyard", charset="UTF-8"`)

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"html/template"
@@ -61,6 +62,9 @@ func looksLikeDir(p string) bool {
 // serveObject serves one blob with ServeContent semantics: Range, HEAD,
 // ETag (the digest), If-None-Match, If-Modified-Since.
 func (s *Server) serveObject(w http.ResponseWriter, r *http.Request, obj *repo.Object) {
+	if s.redirect(w, r, obj) {
+		return
+	}
 	rd, err := s.svc.Open(r.Context(), obj)
 	if err != nil {
 		if errors.Is(err, blob.ErrNotFound) {
@@ -96,6 +100,33 @@ func (s *Server) serveObject(w http.ResponseWriter, r *http.Request, obj *repo.O
 		mod = time.Time{}
 	}
 	http.ServeContent(w, r, path.Base(obj.Path), mod, rd)
+}
+
+// redirectMin is the smallest package whose download an object store that
+// presigns reads (s3_presign_reads) serves itself.
+const redirectMin = 1 << 20
+
+// redirecter is a blob store that can send clients to fetch a blob from it
+// directly (s3blob with presigned reads).
+type redirecter interface {
+	RedirectURL(ctx context.Context, d blob.Digest) (string, error)
+}
+
+// redirect answers a download of a large package with a redirect to the
+// blob store, if the store offers one. Index files are always served
+// here: they are small, and a client must get the generation's bytes.
+func (s *Server) redirect(w http.ResponseWriter, r *http.Request, obj *repo.Object) bool {
+	rs, ok := s.svc.Blobs().(redirecter)
+	if !ok || !obj.Package || obj.Size < redirectMin || len(obj.Parts) > 0 || r.Method != http.MethodGet {
+		return false
+	}
+	u, err := rs.RedirectURL(r.Context(), blob.Digest(obj.Digest))
+	if err != nil || u == "" {
+		return false
+	}
+	w.Header().Set("ETag", `"`+obj.Digest+`"`)
+	http.Redirect(w, r, u, http.StatusFound)
+	return true
 }
 
 // minDownloadRate is the slowest transfer, in bytes per second, that a

@@ -9,6 +9,7 @@ func (s *Server) routes() {
 	m := s.mux
 	const (
 		public = ""
+		read   = meta.ScopeRead
 		write  = meta.ScopeWrite
 		admin  = meta.ScopeAdmin
 	)
@@ -26,6 +27,7 @@ func (s *Server) routes() {
 	m.HandleFunc("PUT /api/v1/repos/{repo}/packages/{filename}", s.need(write, s.uploadPackage))
 	m.HandleFunc("DELETE /api/v1/repos/{repo}/packages/{id}", s.need(admin, s.deletePackage))
 	m.HandleFunc("GET /api/v1/events", s.need(public, s.events))
+	m.HandleFunc("GET /api/v1/blobs/{digest}", s.need(read, s.getBlob))
 	m.HandleFunc("GET /api/v1/tokens", s.need(admin, s.listTokens))
 	m.HandleFunc("POST /api/v1/tokens", s.need(admin, s.createToken))
 	m.HandleFunc("DELETE /api/v1/tokens/{name}", s.need(admin, s.deleteToken))

@@ -22,6 +22,11 @@ var (
 	// ErrStale means an optimistic check failed: the repository's current
 	// generation moved since the caller read it.
 	ErrStale = errors.New("stale generation")
+	// ErrUnavailable means the store could not reach its database (refused
+	// or lost connection, server shutting down): the call may succeed when
+	// retried later. A write that fails with it may or may not have
+	// committed.
+	ErrUnavailable = errors.New("metadata database unavailable")
 )
 
 // Repository formats.
@@ -266,6 +271,10 @@ type Store interface {
 	// DigestReferenced reports whether any package (live or removed) or
 	// retained generation names the blob digest (as a file or a part).
 	DigestReferenced(ctx context.Context, digest string) (bool, error)
+	// WalkReferences calls fn for every blob digest that DigestReferenced
+	// would report, possibly more than once each, and stops at fn's first
+	// error.
+	WalkReferences(ctx context.Context, fn func(digest string) error) error
 
 	// Publish stores g as the repository's next generation and makes it
 	// current, atomically, if the current generation is still prev
@@ -325,4 +334,23 @@ type PublishLocker interface {
 	// connection holding the lock is lost, the lock is lost with it (another
 	// process may take it); Publish stays safe because of ErrStale.
 	LockPublish(ctx context.Context, repoID int64) (unlock func(), err error)
+}
+
+// CopyTables lists, parents first, the tables a TableCopier copies. Both
+// backends keep the same tables and columns, holding only integers, text
+// and bytes, so that rows move between them unchanged.
+var CopyTables = []string{"repos", "packages", "package_fragments", "generations", "generation_files", "events", "tokens"}
+
+// TableCopier is implemented by stores that can be copied row for row into
+// another store, IDs and sequence numbers included (packyard migrate).
+type TableCopier interface {
+	// ExportRows calls fn for every row of table, in primary-key order,
+	// with the column names and the values (int64, string, []byte or nil).
+	ExportRows(ctx context.Context, table string, fn func(cols []string, row []any) error) error
+	// ImportRows inserts rows into table, as they were exported, in one
+	// transaction.
+	ImportRows(ctx context.Context, table string, cols []string, rows [][]any) error
+	// FinishImport makes the store ready for use after an import: its ID
+	// and sequence generators continue after the imported values.
+	FinishImport(ctx context.Context) error
 }

@@ -33,6 +33,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/packyard/packyard/internal/blob"
 )
@@ -92,6 +93,23 @@ func (s *Store) forgetSynced(d blob.Digest) {
 	delete(s.synced, d)
 }
 
+// touch refreshes the modification time of a blob stored again, so that
+// garbage collection, which spares young blobs, does not delete a blob
+// that was unreferenced for long and is about to be named again. It
+// returns the blob's Info.
+func (s *Store) touch(d blob.Digest, fi os.FileInfo) blob.Info {
+	now := time.Now()
+	if now.Sub(fi.ModTime()) < time.Minute {
+		return info(d, fi)
+	}
+	if err := os.Chtimes(s.path(d), now, now); err == nil {
+		if fi2, err := os.Stat(s.path(d)); err == nil {
+			return info(d, fi2)
+		}
+	}
+	return info(d, fi)
+}
+
 // Put stores b. A blob this process already made durable is only checked
 // with a stat; anything else goes through a temporary file as Create does.
 func (s *Store) Put(ctx context.Context, b []byte) (blob.Info, error) {
@@ -101,7 +119,7 @@ func (s *Store) Put(ctx context.Context, b []byte) (blob.Info, error) {
 	d := blob.DigestOf(b)
 	if s.isSynced(d) {
 		if fi, err := os.Stat(s.path(d)); err == nil && fi.Size() == int64(len(b)) {
-			return info(d, fi), nil
+			return s.touch(d, fi), nil
 		}
 		s.forgetSynced(d)
 	}

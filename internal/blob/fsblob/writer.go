@@ -114,7 +114,7 @@ func (w *writer) commit(ctx context.Context, want blob.Digest) (blob.Info, error
 			}
 			w.s.markSynced(d)
 		}
-		return info(d, fi), nil
+		return w.s.touch(d, fi), nil
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return blob.Info{}, wrap(err)
 	}

@@ -2,6 +2,7 @@ package metatest
 
 import (
 	"bytes"
+	"errors"
 	"slices"
 	"testing"
 
@@ -333,11 +334,36 @@ func testDigestReferenced(t *testing.T, s meta.Store) {
 		{"last part of a file", digestOf("part3"), true},
 		{"unknown", digestOf("unknown"), false},
 	}
+	walked := map[string]bool{}
+	if err := s.WalkReferences(ctx, func(d string) error { walked[d] = true; return nil }); err != nil {
+		t.Fatalf("WalkReferences: %v", err)
+	}
 	for _, tc := range cases {
 		got, err := s.DigestReferenced(ctx, tc.digest)
 		if err != nil || got != tc.want {
 			t.Errorf("%s: DigestReferenced = %v, %v; want %v", tc.name, got, err, tc.want)
 		}
+		if walked[tc.digest] != tc.want {
+			t.Errorf("%s: WalkReferences listed it: %v, want %v", tc.name, walked[tc.digest], tc.want)
+		}
+	}
+	// Nothing else may appear (the whole file, which is its parts, may).
+	allowed := map[string]bool{digestOf("whole"): true, digestOf("part2"): true}
+	for _, c := range cases {
+		allowed[c.digest] = c.want
+	}
+	for d := range walked {
+		if !allowed[d] {
+			t.Errorf("WalkReferences listed %s, which nothing references", d)
+		}
+	}
+	if !walked[digestOf("part2")] {
+		t.Error("WalkReferences did not list the middle part of a file")
+	}
+	stop := errors.New("stop")
+	n := 0
+	if err := s.WalkReferences(ctx, func(string) error { n++; return stop }); !errors.Is(err, stop) || n != 1 {
+		t.Errorf("WalkReferences after fn's error: %v after %d calls, want stop after 1", err, n)
 	}
 }
 

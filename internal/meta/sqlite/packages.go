@@ -413,6 +413,40 @@ func (s *Store) DigestReferenced(ctx context.Context, digest string) (bool, erro
 	return ref, nil
 }
 
+// WalkReferences lists the digests of every package and of every file and
+// part of every retained generation.
+func (s *Store) WalkReferences(ctx context.Context, fn func(digest string) error) error {
+	for _, q := range []string{`SELECT digest, '' FROM packages`, `SELECT digest, parts FROM generation_files`} {
+		if err := s.walkRefs(ctx, q, fn); err != nil {
+			return fmt.Errorf("list referenced blobs: %w", err)
+		}
+	}
+	return nil
+}
+
+func (s *Store) walkRefs(ctx context.Context, q string, fn func(string) error) error {
+	rows, err := s.r.QueryContext(ctx, q)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var d, parts string
+		if err := rows.Scan(&d, &parts); err != nil {
+			return err
+		}
+		if err := fn(d); err != nil {
+			return err
+		}
+		for _, p := range splitParts(parts) {
+			if err := fn(p); err != nil {
+				return err
+			}
+		}
+	}
+	return rows.Err()
+}
+
 func packageEvent(id int64, p *meta.Package) []byte {
 	b, _ := json.Marshal(meta.PackageEventData{ID: id, Name: p.Name, Path: p.Path, Digest: p.Digest, Size: p.Size})
 	return b
