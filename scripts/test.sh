@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs packyard's whole test suite: formatting, vet, staticcheck, unit,
 # conformance, golden (vs createrepo_c, apt-ftparchive and repo-add),
-# end-to-end (real dnf, apt and pacman) tests and a
+# end-to-end (real dnf, apt and pacman) tests, the PostgreSQL and S3
+# backends against a real PostgreSQL and MinIO, and a
 # bounded fuzz run. Installs the Debian packages the tests need when they
 # are missing. With PACKYARD_REQUIRE_REAL=1 (as .ci/run sets), a test whose
 # real client or service is missing fails instead of skipping.
@@ -29,6 +30,21 @@ if [ ${#missing[@]} -gt 0 ]; then
 	echo "installing test dependencies: ${missing[*]}"
 	$sudo apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# PostgreSQL for the metadata backend's tests (testengine starts a private
+# cluster with initdb and pg_ctl from Debian's postgresql package).
+if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+	sudo=""
+	[ "$(id -u)" -eq 0 ] || sudo="sudo"
+	echo "installing postgresql"
+	$sudo apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq postgresql >/dev/null
+fi
+# MinIO for the S3 backend's tests, built once into the Go bin directory.
+if ! command -v minio >/dev/null 2>&1; then
+	echo "installing minio (go install, about two minutes)"
+	go install github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c
 fi
 
 if ! command -v staticcheck >/dev/null 2>&1; then
