@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs the pacman upload-to-visible benchmark (issue 6) and writes the
 # results: packyard against repo-add (default TMPDIR, and TMPDIR on tmpfs),
-# signing included, on one corpus.
+# signing included, on one corpus; each side signs with an RSA 3072 key
+# (packyard's default) and, as packyard-ed25519 and repo-add-ed25519, with
+# an Ed25519 key (repo-add-ed25519 at N ≤ 500 only).
 #
 #   bench/arch.sh           # full: N = 500 and 20,000, 50 samples per tool
 #                           #   → section "pacman: upload to visible" of docs/benchmarks.md
@@ -9,11 +11,12 @@
 #                           #   → $BENCH_WORK/benchmarks-arch-quick.md
 #
 # Extra arguments go to bench/archvisible (e.g. -v, -anchor-budget 20m,
-# -tools packyard,repo-add). BENCH_WORK (default /tmp/packyard-bench) holds
-# the package corpus (built once by bench/archvisible and kept between
-# runs), binaries and scratch data. BENCH_OUT overrides the output file.
-# BENCH_REV=<commit> builds the server from that commit instead of the
-# working tree. BENCH_SEED (default 1) is the corpus seed.
+# -tools packyard,packyard-ed25519,repo-add). BENCH_WORK (default
+# /tmp/packyard-bench) holds the package corpus (built once by
+# bench/archvisible and kept between runs), binaries and scratch data.
+# BENCH_OUT overrides the output file. BENCH_REV=<commit> builds the
+# server from that commit instead of the working tree. BENCH_SEED
+# (default 1) is the corpus seed.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -93,7 +96,8 @@ INTRO=$(mktemp)
 	echo
 	echo "How long one new package takes to become visible, signed, in a pacman"
 	echo "repository of N packages: packyard against \`repo-add\` adding it to a"
-	echo "database of the same N packages, on the same corpus in the same run."
+	echo "database of the same N packages, on the same corpus in the same run,"
+	echo "each signing with a key of the same algorithm (RSA 3072, and Ed25519)."
 	echo
 } >"$INTRO"
 bench_write_block "$OUT" arch-results "$BLOCK" "$INTRO"

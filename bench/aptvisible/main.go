@@ -162,7 +162,7 @@ func run(cfg *config, sizes, tools string) error {
 	cfg.logf("corpus: %d packages, %.1f MB, ready after %s", len(corpus), float64(bytes)/1e6, stats.Secs(time.Since(t0)))
 	extra := corpus[largest:]
 
-	g, err := gnupg.New(filepath.Join(cfg.work, "gnupg"))
+	g, err := gnupg.New(filepath.Join(cfg.work, "gnupg"), gnupg.RSA3072)
 	if err != nil {
 		return err
 	}

@@ -3,9 +3,12 @@
 // packages: packyard (the real server binary; a PUT that answers once the
 // package is in the published generation, whose databases are signed)
 // against `repo-add -s` adding the package to a database of the same N
-// packages, signing with a gpg key of the same kind (RSA 3072); repo-add
-// runs with the default TMPDIR and, as a second anchor, with TMPDIR on
-// tmpfs. It prints a markdown report (issue 6).
+// packages, signing with a gpg key of the same algorithm. Each side runs
+// with packyard's default key algorithm, RSA 3072 (packyard, repo-add),
+// and with Ed25519 (packyard-ed25519, repo-add-ed25519), whose signatures
+// cost a fraction of RSA's; repo-add also runs, as a further anchor, with
+// TMPDIR on tmpfs (repo-add-tmpfs, RSA 3072). It prints a markdown report
+// (issue 6).
 //
 //	go run ./bench/archvisible -corpus DIR [-sizes 500,20000] [-samples 50]
 //	go run ./bench/archvisible -corpus DIR -quick   # N = 100 and 500, 10 samples
@@ -13,7 +16,10 @@
 // The corpus is archtest.Corpus(N+samples, seed) built with archtest.Build
 // into DIR once and reused; the samples are its last packages, never part
 // of a preload. For each N the tools run one after another, never at the
-// same time, each on a fresh directory.
+// same time, each on a fresh directory. Each packyard tool preloads its
+// own server; the repo-add tools share one preload, signed with the RSA
+// key, which the others start from a copy of (every sample signs the
+// database anew, with the tool's key).
 package main
 
 import (
@@ -63,12 +69,36 @@ func (c *config) progress(format string, args ...any) {
 	}
 }
 
-// The tools measured, in the order they run for each N.
+// The tools measured, in the order of the default -tools.
 const (
-	toolPackyard     = "packyard"
-	toolRepoAdd      = "repo-add"
-	toolRepoAddTmpfs = "repo-add-tmpfs"
+	toolPackyard        = "packyard"
+	toolPackyardEd25519 = "packyard-ed25519"
+	toolRepoAdd         = "repo-add"
+	toolRepoAddEd25519  = "repo-add-ed25519"
+	toolRepoAddTmpfs    = "repo-add-tmpfs"
+
+	defaultTools = toolPackyard + "," + toolPackyardEd25519 + "," + toolRepoAdd + "," + toolRepoAddEd25519 + "," + toolRepoAddTmpfs
 )
+
+// repoAddEd25519MaxN is the largest N repo-add-ed25519 runs at. Beyond it
+// its samples cost what repo-add's do (about 25 s each at 20,000), for
+// nothing: signing is a negligible share of repo-add's time, as the rows
+// of repo-add and repo-add-ed25519 at the smaller N show.
+const repoAddEd25519MaxN = 500
+
+// isPackyard reports whether tool t is a packyard server (not an anchor).
+func isPackyard(t string) bool { return t == toolPackyard || t == toolPackyardEd25519 }
+
+// keyAlgorithm is the algorithm of the key tool t signs with.
+func keyAlgorithm(t string) string {
+	if t == toolPackyardEd25519 || t == toolRepoAddEd25519 {
+		return gnupg.Ed25519
+	}
+	return gnupg.RSA3072
+}
+
+// runsAt reports whether tool t runs at N = n.
+func runsAt(t string, n int) bool { return t != toolRepoAddEd25519 || n <= repoAddEd25519MaxN }
 
 // toolRun is one tool's figures at one N and the size of what a sample
 // rewrites.
@@ -89,8 +119,8 @@ func main() {
 	flag.StringVar(&sizes, "sizes", "500,20000", "repository sizes N, comma-separated")
 	flag.IntVar(&cfg.samples, "samples", 50, "single additions timed per tool and N")
 	flag.IntVar(&cfg.workers, "workers", 8, "concurrent PUTs during packyard's preload")
-	flag.StringVar(&tools, "tools", "packyard,repo-add,repo-add-tmpfs", "tools to measure, comma-separated")
-	flag.DurationVar(&cfg.anchorBudget, "anchor-budget", 0, "stop repo-add's samples at one N after this long (0: no limit; at least 5 run)")
+	flag.StringVar(&tools, "tools", defaultTools, "tools to measure, comma-separated ("+strings.ReplaceAll(defaultTools, ",", ", ")+")")
+	flag.DurationVar(&cfg.anchorBudget, "anchor-budget", 0, "stop each repo-add tool's samples at one N after this long (0: no limit; at least 5 run)")
 	flag.DurationVar(&cfg.preloadTimeout, "preload-timeout", 30*time.Minute, "give up waiting for packyard's preload to be published after this long")
 	flag.StringVar(&cfg.tmpfs, "tmpfs", "/dev/shm", "tmpfs directory for repo-add-tmpfs's TMPDIR")
 	flag.StringVar(&cfg.bin, "packyard", "", "packyard binary (default: build ./cmd/packyard from -src)")
@@ -128,13 +158,17 @@ func run(cfg *config, sizes, tools string) error {
 	}
 	for _, t := range strings.Split(tools, ",") {
 		switch t = strings.TrimSpace(t); t {
-		case toolPackyard, toolRepoAdd, toolRepoAddTmpfs:
+		case toolPackyard, toolPackyardEd25519, toolRepoAdd, toolRepoAddEd25519, toolRepoAddTmpfs:
+			if slices.Contains(cfg.tools, t) {
+				return fmt.Errorf("tool %q given twice", t)
+			}
 			cfg.tools = append(cfg.tools, t)
 		default:
-			return fmt.Errorf("unknown tool %q (packyard, repo-add or repo-add-tmpfs)", t)
+			return fmt.Errorf("unknown tool %q (%s)", t, strings.ReplaceAll(defaultTools, ",", ", "))
 		}
 	}
-	anchors := slices.ContainsFunc(cfg.tools, func(t string) bool { return t != toolPackyard })
+	anchors := slices.ContainsFunc(cfg.tools, func(t string) bool { return !isPackyard(t) })
+	ed25519Anchor := slices.Contains(cfg.tools, toolRepoAddEd25519) && runsAt(toolRepoAddEd25519, cfg.sizes[0])
 	need := []string{"gpg", "gpgv"}
 	if anchors {
 		need = append(need, "repo-add", "bsdtar")
@@ -156,7 +190,7 @@ func run(cfg *config, sizes, tools string) error {
 		}
 		defer os.RemoveAll(cfg.work)
 	}
-	if cfg.bin == "" && slices.Contains(cfg.tools, toolPackyard) {
+	if cfg.bin == "" && slices.ContainsFunc(cfg.tools, isPackyard) {
 		cfg.bin = filepath.Join(cfg.work, "packyard")
 		cfg.logf("building packyard into %s", cfg.bin)
 		cmd := exec.Command("go", "build", "-o", cfg.bin, "./cmd/packyard")
@@ -182,13 +216,22 @@ func run(cfg *config, sizes, tools string) error {
 	extra := pkgs[largest:]
 
 	sum := &summary{cfg: cfg, started: time.Now(), corpusBytes: bytes, corpusFiles: len(pkgs), tmpdir: os.TempDir()}
-	var g *gnupg.Home
+	// g signs repo-add's preload and the samples of the RSA tools, gEd
+	// those of repo-add-ed25519.
+	var g, gEd *gnupg.Home
 	if anchors {
-		if g, err = gnupg.New(filepath.Join(cfg.work, "gnupg")); err != nil {
+		if g, err = gnupg.New(filepath.Join(cfg.work, "gnupg"), gnupg.RSA3072); err != nil {
 			return err
 		}
 		defer g.Close()
-		cfg.logf("gpg key for repo-add: %s (RSA 3072, GNUPGHOME %s)", g.Fingerprint, g.Dir)
+		cfg.logf("gpg key for repo-add: %s (%s, GNUPGHOME %s)", g.Fingerprint, gnupg.AlgorithmName(g.Algorithm), g.Dir)
+	}
+	if ed25519Anchor {
+		if gEd, err = gnupg.New(filepath.Join(cfg.work, "gnupg-ed25519"), gnupg.Ed25519); err != nil {
+			return err
+		}
+		defer gEd.Close()
+		cfg.logf("gpg key for %s: %s (%s, GNUPGHOME %s)", toolRepoAddEd25519, gEd.Fingerprint, gnupg.AlgorithmName(gEd.Algorithm), gEd.Dir)
 	}
 	for _, n := range cfg.sizes {
 		base := pkgs[:n]
@@ -199,30 +242,44 @@ func run(cfg *config, sizes, tools string) error {
 		var preload time.Duration
 		var preloadNote string
 		for _, t := range cfg.tools {
+			if !runsAt(t, n) {
+				cfg.logf("  %s: not run at N = %d (it runs at N ≤ %d)", t, n, repoAddEd25519MaxN)
+				continue
+			}
 			var r *toolRun
 			switch t {
-			case toolPackyard:
-				r, err = runPackyard(cfg, dir(t), base, extra)
-			case toolRepoAdd, toolRepoAddTmpfs:
+			case toolPackyard, toolPackyardEd25519:
+				r, err = runPackyard(cfg, t, dir(t), base, extra)
+			case toolRepoAdd, toolRepoAddEd25519, toolRepoAddTmpfs:
 				if preloadNote == "" {
-					// One preload for both: the tmpfs variant starts from
+					// One preload for all: the other variants start from
 					// a copy, taken before any sample.
 					var calls int
 					if preload, calls, err = preloadRepoAdd(cfg, dir(toolRepoAdd), g, base); err != nil {
 						return fmt.Errorf("repo-add at N = %d: %w", n, err)
 					}
-					preloadNote = fmt.Sprintf("%d `repo-add -q -s -k KEY R.db.tar.gz FILE…` call(s), default TMPDIR", calls)
+					preloadNote = fmt.Sprintf("%d `repo-add -q -s -k KEY R.db.tar.gz FILE…` call(s), default TMPDIR, %s key",
+						calls, gnupg.AlgorithmName(g.Algorithm))
 					cfg.logf("  repo-add preload of %d: %s (%s)", n, stats.Secs(preload), preloadNote)
-					if slices.Contains(cfg.tools, toolRepoAddTmpfs) {
-						if err := copyRepo(dir(toolRepoAdd), dir(toolRepoAddTmpfs)); err != nil {
-							return err
+					for _, c := range []string{toolRepoAddEd25519, toolRepoAddTmpfs} {
+						if slices.Contains(cfg.tools, c) && runsAt(c, n) {
+							if err := copyRepo(dir(toolRepoAdd), dir(c)); err != nil {
+								return err
+							}
 						}
 					}
 				}
-				if t == toolRepoAdd {
-					r, err = runRepoAdd(cfg, t, dir(t), "", g, base, extra, preload, preloadNote)
-				} else {
-					r, err = runRepoAddTmpfs(cfg, dir(t), g, base, extra, preload)
+				a := repoAddRun{tool: t, work: dir(t), g: g, preloadKey: g.Pubkey, preload: preload, preloadNote: preloadNote}
+				switch t {
+				case toolRepoAdd:
+					r, err = runRepoAdd(cfg, a, base, extra)
+				case toolRepoAddEd25519:
+					a.g = gEd
+					a.preloadNote = fmt.Sprintf("a copy of repo-add's database, signed with its %s key, taken before any sample",
+						gnupg.AlgorithmName(g.Algorithm))
+					r, err = runRepoAdd(cfg, a, base, extra)
+				case toolRepoAddTmpfs:
+					r, err = runRepoAddTmpfs(cfg, a, base, extra)
 				}
 			}
 			if err != nil {
@@ -231,7 +288,9 @@ func run(cfg *config, sizes, tools string) error {
 			row.Results[t], runs[t] = r.Result, r
 		}
 		if !cfg.keep {
-			for _, t := range cfg.tools {
+			// repo-add's directory holds the shared preload even when
+			// repo-add itself is not measured.
+			for _, t := range append(slices.Clone(cfg.tools), toolRepoAdd) {
 				_ = os.RemoveAll(dir(t))
 			}
 		}
@@ -253,14 +312,17 @@ func run(cfg *config, sizes, tools string) error {
 }
 
 // runRepoAddTmpfs is runRepoAdd with TMPDIR in a fresh directory on
-// cfg.tmpfs, on dir, which holds a copy of repo-add's preloaded database.
-func runRepoAddTmpfs(cfg *config, dir string, g *gnupg.Home, base, extra []pkgFile, preload time.Duration) (*toolRun, error) {
+// cfg.tmpfs, on a.work, which holds a copy of repo-add's preloaded
+// database.
+func runRepoAddTmpfs(cfg *config, a repoAddRun, base, extra []pkgFile) (*toolRun, error) {
 	tmp, err := os.MkdirTemp(cfg.tmpfs, "packyard-bench-")
 	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(tmp)
-	return runRepoAdd(cfg, toolRepoAddTmpfs, dir, tmp, g, base, extra, preload, "the same database as repo-add's, copied before its samples")
+	a.tmp = tmp
+	a.preloadNote = "the same database as repo-add's, copied before its samples"
+	return runRepoAdd(cfg, a, base, extra)
 }
 
 // fsType names the filesystem of path ("ext4", "tmpfs", or its magic

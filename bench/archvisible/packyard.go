@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/packyard/packyard/bench/internal/gnupg"
 	"github.com/packyard/packyard/bench/internal/proc"
 	"github.com/packyard/packyard/bench/internal/report"
 	"github.com/packyard/packyard/bench/internal/server"
@@ -20,18 +21,21 @@ const benchRepo = "bench"
 // its databases list three quarters of it.
 const mainArch = "x86_64"
 
-// runPackyard starts a fresh server with a pacman repository signed by the
-// server's default key, preloads base with concurrent ?wait=false PUTs,
-// waits until the published databases list all of them, then times each
-// upload of extra (a PUT that answers once the package is in the
-// published generation, whose databases are signed).
-func runPackyard(cfg *config, work string, base, extra []pkgFile) (*toolRun, error) {
+// runPackyard starts a fresh server whose default key has tool's
+// algorithm (keyAlgorithm) with a pacman repository signed by that key,
+// preloads base with concurrent ?wait=false PUTs, waits until the
+// published databases list all of them, then times each upload of extra
+// (a PUT that answers once the package is in the published generation,
+// whose databases are signed).
+func runPackyard(cfg *config, tool, work string, base, extra []pkgFile) (*toolRun, error) {
 	ctx := context.Background()
-	res := &report.Result{Tool: toolPackyard}
+	res := &report.Result{Tool: tool}
 	if err := os.MkdirAll(work, 0o755); err != nil {
 		return nil, err
 	}
-	s, err := server.Start(cfg.bin, filepath.Join(work, "data"), filepath.Join(work, "packyard.log"))
+	algo := keyAlgorithm(tool)
+	s, err := server.Start(cfg.bin, filepath.Join(work, "data"), filepath.Join(work, "packyard.log"),
+		"PACKYARD_DEFAULT_KEY_ALGORITHM="+algo)
 	if err != nil {
 		return nil, err
 	}
@@ -44,7 +48,11 @@ func runPackyard(cfg *config, work string, base, extra []pkgFile) (*toolRun, err
 	if len(r.Signing) == 0 {
 		return nil, fmt.Errorf("repository %s is not signed: the benchmark measures signed publishing", benchRepo)
 	}
-	cfg.logf("  packyard started (pid %d, %s), repository signed by %s", s.PID(), s.Base, r.Signing[0].Fingerprint)
+	if err := checkKeyAlgorithm(ctx, c, r.Signing[0].Fingerprint, algo); err != nil {
+		return nil, err
+	}
+	cfg.logf("  %s started (pid %d, %s), repository signed by %s (%s)", tool, s.PID(), s.Base, r.Signing[0].Fingerprint,
+		gnupg.AlgorithmName(algo))
 	keyring := filepath.Join(work, "key.gpg")
 	if b, err := c.Fetch("key.gpg"); err != nil {
 		return nil, err
@@ -71,7 +79,7 @@ func runPackyard(cfg *config, work string, base, extra []pkgFile) (*toolRun, err
 			return nil, fmt.Errorf("preload: after %s the published databases are still incomplete: %w", cfg.preloadTimeout, err)
 		}
 		if attempt%100 == 0 {
-			cfg.progress("  packyard preload: not published yet (%v); waiting", err)
+			cfg.progress("  %s preload: not published yet (%v); waiting", tool, err)
 		}
 		if err := s.Alive(); err != nil {
 			return nil, err
@@ -82,7 +90,7 @@ func runPackyard(cfg *config, work string, base, extra []pkgFile) (*toolRun, err
 	cpu1, _ := proc.CPUTime(s.PID())
 	res.PreloadNote = fmt.Sprintf("%d concurrent PUTs with `?wait=false` answered after %s; server CPU %s",
 		cfg.workers, stats.Secs(putsDone), stats.Secs(cpu1-cpu0))
-	cfg.logf("  packyard preload of %d: %s (%s)", len(base), stats.Secs(res.Preload), res.PreloadNote)
+	cfg.logf("  %s preload of %d: %s (%s)", tool, len(base), stats.Secs(res.Preload), res.PreloadNote)
 
 	archs := arches(append(append([]pkgFile(nil), base...), extra...))
 	cpu0, _ = proc.CPUTime(s.PID())
@@ -104,7 +112,7 @@ func runPackyard(cfg *config, work string, base, extra []pkgFile) (*toolRun, err
 			}
 		}
 		res.Samples = append(res.Samples, d)
-		cfg.progress("  packyard %d/%d: %s (generation %d)", i+1, len(extra), stats.MS(d), u.Generation)
+		cfg.progress("  %s %d/%d: %s (generation %d)", tool, i+1, len(extra), stats.MS(d), u.Generation)
 	}
 	cpu1, _ = proc.CPUTime(s.PID())
 	res.CPUPerSample = (cpu1 - cpu0) / time.Duration(len(extra))
@@ -128,10 +136,31 @@ func runPackyard(cfg *config, work string, base, extra []pkgFile) (*toolRun, err
 		}
 		size += int64(len(b))
 	}
-	cfg.logf("  packyard upload→visible p50 %s p95 %s mean %s (%d samples; server CPU %s per upload; VmRSS %s); databases verified, signatures with gpgv",
-		stats.MS(res.Samples.P50()), stats.MS(res.Samples.P95()), stats.MS(res.Samples.Mean()), len(res.Samples),
-		stats.MS(res.CPUPerSample), stats.MiB(res.RSS))
+	cfg.logf("  %s upload→visible p50 %s p95 %s mean %s (%d samples; server CPU %s per upload; VmRSS %s); databases verified, signatures (%s) with gpgv",
+		tool, stats.MS(res.Samples.P50()), stats.MS(res.Samples.P95()), stats.MS(res.Samples.Mean()), len(res.Samples),
+		stats.MS(res.CPUPerSample), stats.MiB(res.RSS), gnupg.AlgorithmName(algo))
 	return &toolRun{Result: res, dbBytes: size, dbEntries: count(append(append([]pkgFile(nil), base...), extra...), primary)}, s.Alive()
+}
+
+// checkKeyAlgorithm reports an error unless the server's key fpr has
+// algorithm algo: a server that does not know
+// PACKYARD_DEFAULT_KEY_ALGORITHM (built with BENCH_REV from before
+// Ed25519) ignores it and signs with RSA 3072.
+func checkKeyAlgorithm(ctx context.Context, c *server.Client, fpr, algo string) error {
+	keys, err := c.API.ListKeys(ctx)
+	if err != nil {
+		return fmt.Errorf("list keys: %w", err)
+	}
+	for _, k := range keys {
+		if k.Fingerprint != fpr {
+			continue
+		}
+		if k.Algorithm == algo {
+			return nil
+		}
+		return fmt.Errorf("the server's key %s is %q, not %s: does this packyard know PACKYARD_DEFAULT_KEY_ALGORITHM?", fpr, k.Algorithm, algo)
+	}
+	return fmt.Errorf("the server lists no key %s, which signs repository %s", fpr, benchRepo)
 }
 
 // count returns how many of pkgs land in the database of architecture a.

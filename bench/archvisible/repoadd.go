@@ -112,16 +112,33 @@ func copyRepo(src, dst string) error {
 	return nil
 }
 
+// repoAddRun is what one repo-add tool's run at one N works on.
+type repoAddRun struct {
+	tool string
+	// work already holds the signed database of the N packages, whose
+	// signatures verify with the keyring preloadKey.
+	work, preloadKey string
+	// tmp is the TMPDIR repo-add unpacks the databases into ("" for the
+	// default).
+	tmp string
+	// g signs the samples.
+	g *gnupg.Home
+	// preload and preloadNote are the preload's figures, reported as the
+	// tool's.
+	preload     time.Duration
+	preloadNote string
+}
+
 // runRepoAdd times `repo-add -q -s -k KEY R.db.tar.gz FILE` for each
-// package of extra on work, a directory that already holds the signed
-// database of base (preloaded, whose figures it reports). tmp is the
-// TMPDIR repo-add unpacks the databases into ("" for the default).
-func runRepoAdd(cfg *config, tool, work, tmp string, g *gnupg.Home, base, extra []pkgFile, preload time.Duration, preloadNote string) (*toolRun, error) {
-	res := &report.Result{Tool: tool, Preload: preload, PreloadNote: preloadNote}
+// package of extra on a.work, signing with a.g's key; base is what the
+// database lists before.
+func runRepoAdd(cfg *config, a repoAddRun, base, extra []pkgFile) (*toolRun, error) {
+	tool, work, g := a.tool, a.work, a.g
+	res := &report.Result{Tool: tool, Preload: a.preload, PreloadNote: a.preloadNote}
 	fetch := fileFetch(work)
 	check := filepath.Join(work, "..", filepath.Base(work)+"-check")
 	defer os.RemoveAll(check)
-	if err := verifyRepoAdd(fetch, g.Pubkey, check, base); err != nil {
+	if err := verifyRepoAdd(fetch, a.preloadKey, check, base); err != nil {
 		return nil, fmt.Errorf("after the preload: %w", err)
 	}
 	db := filepath.Join(work, repoDB)
@@ -135,7 +152,7 @@ func runRepoAdd(cfg *config, tool, work, tmp string, g *gnupg.Home, base, extra 
 			break
 		}
 		t0 := time.Now()
-		if err := repoAdd(g, tmp, work, db, f.Path); err != nil {
+		if err := repoAdd(g, a.tmp, work, db, f.Path); err != nil {
 			return nil, err
 		}
 		d := time.Since(t0)
@@ -158,8 +175,9 @@ func runRepoAdd(cfg *config, tool, work, tmp string, g *gnupg.Home, base, extra 
 		}
 		size += fi.Size()
 	}
-	cfg.logf("  %s p50 %s p95 %s mean %s (%d samples); %s and %s verified, signatures with gpgv",
-		tool, stats.MS(res.Samples.P50()), stats.MS(res.Samples.P95()), stats.MS(res.Samples.Mean()), len(res.Samples), repoDB, repoFiles)
+	cfg.logf("  %s p50 %s p95 %s mean %s (%d samples); %s and %s verified, signatures (%s) with gpgv",
+		tool, stats.MS(res.Samples.P50()), stats.MS(res.Samples.P95()), stats.MS(res.Samples.Mean()), len(res.Samples), repoDB, repoFiles,
+		gnupg.AlgorithmName(g.Algorithm))
 	return &toolRun{Result: res, dbBytes: size, dbEntries: len(base) + len(sampled)}, nil
 }
 

@@ -1,7 +1,7 @@
 // Package gnupg gives the benchmarks' anchor tools (reprepro, aptly,
-// repo-add) a throw-away GnuPG home with one signing key, so that they
-// pay for the same signatures as packyard does, and checks signatures
-// with gpgv.
+// repo-add) a throw-away GnuPG home with one signing key of the algorithm
+// packyard's key has, so that they pay for the same signatures as packyard
+// does, and checks signatures with gpgv.
 package gnupg
 
 import (
@@ -16,31 +16,56 @@ import (
 	"github.com/packyard/packyard/bench/internal/proc"
 )
 
+// The key algorithms New offers, named as packyard names them
+// (PACKYARD_DEFAULT_KEY_ALGORITHM, sign.RSA3072 and sign.Ed25519).
+const (
+	RSA3072 = "rsa3072"
+	Ed25519 = "ed25519"
+)
+
+// AlgorithmName is the name of algo for a report: "RSA 3072", "Ed25519".
+func AlgorithmName(algo string) string {
+	switch algo {
+	case RSA3072:
+		return "RSA 3072"
+	case Ed25519:
+		return "Ed25519"
+	}
+	return algo
+}
+
 // Home is a GnuPG home holding one signing key without a passphrase.
 type Home struct {
 	Dir         string
 	Fingerprint string
+	// Algorithm is the key's, RSA3072 or Ed25519.
+	Algorithm string
 	// Pubkey is the path of the public key, binary, as gpgv --keyring
 	// reads it.
 	Pubkey string
 }
 
-// New creates dir and generates an RSA key of the size packyard's default
-// key has (sign.DefaultBits, 3072).
-func New(dir string) (*Home, error) {
+// New creates dir and generates a signing key of algorithm algo: RSA3072,
+// what packyard's default key is unless configured otherwise
+// (sign.DefaultAlgorithm), or Ed25519, what it is with
+// PACKYARD_DEFAULT_KEY_ALGORITHM=ed25519.
+func New(dir, algo string) (*Home, error) {
+	if algo != RSA3072 && algo != Ed25519 {
+		return nil, fmt.Errorf("gnupg: key algorithm %q is not %s or %s", algo, RSA3072, Ed25519)
+	}
 	if _, err := exec.LookPath("gpg"); err != nil {
 		return nil, fmt.Errorf("gpg not found (apt-get install gnupg): %w", err)
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	g := &Home{Dir: dir, Pubkey: filepath.Join(dir, "bench-key.gpg")}
+	g := &Home{Dir: dir, Algorithm: algo, Pubkey: filepath.Join(dir, "bench-key.gpg")}
 	// gpg-agent's socket lives in the home: a long path would not fit.
 	if len(filepath.Join(dir, "S.gpg-agent.browser")) > 100 {
 		return nil, fmt.Errorf("GnuPG home %s: path too long for gpg-agent's sockets; use a shorter -work", dir)
 	}
 	if _, err := g.Run("--batch", "--pinentry-mode", "loopback", "--passphrase", "",
-		"--quick-gen-key", "packyard bench anchor <bench@example.invalid>", "rsa3072", "sign", "never"); err != nil {
+		"--quick-gen-key", "packyard bench anchor <bench@example.invalid>", algo, "sign", "never"); err != nil {
 		return nil, err
 	}
 	out, err := g.Run("--batch", "--with-colons", "--list-secret-keys")

@@ -34,7 +34,8 @@ type Result struct {
 	Foreign *proc.Foreign
 }
 
-// Row is every tool's result at one N.
+// Row is every tool's result at one N. A tool that does not run at that
+// N has no result: the tables leave it out or show "—".
 type Row struct {
 	N       int
 	Results map[string]*Result
@@ -51,14 +52,17 @@ func (d *Doc) Printf(format string, args ...any) { fmt.Fprintf(&d.b, format, arg
 // String returns the document.
 func (d *Doc) String() string { return d.b.String() }
 
-// SampleTable writes one line per N and tool: p50, p95 and mean of the
-// samples, their number and the preload.
+// SampleTable writes one line per N and tool that ran there: p50, p95
+// and mean of the samples, their number and the preload.
 func (d *Doc) SampleTable(rows []Row, tools []string) {
 	d.Printf("| N | tool | upload→visible p50 | p95 | mean | samples | preload of the N packages (once, untimed in the samples) |\n")
 	d.Printf("| --- | --- | --- | --- | --- | --- | --- |\n")
 	for _, x := range rows {
 		for _, t := range tools {
 			res := x.Results[t]
+			if res == nil {
+				continue
+			}
 			d.Printf("| %s | %s | %s | %s | %s | %d | %s (%s) |\n", stats.Thousands(x.N), t,
 				stats.MS(res.Samples.P50()), stats.MS(res.Samples.P95()), stats.MS(res.Samples.Mean()), len(res.Samples),
 				stats.Secs(res.Preload), res.PreloadNote)
@@ -75,7 +79,7 @@ func (d *Doc) Commands(tools []string, commands map[string]string) {
 }
 
 // RatioTable writes, per N, base's p50 (p95, mean) divided by each other
-// tool's.
+// tool's ("—" where either did not run).
 func (d *Doc) RatioTable(rows []Row, base string, others []string) {
 	if len(others) == 0 {
 		return
@@ -94,6 +98,10 @@ func (d *Doc) RatioTable(rows []Row, base string, others []string) {
 		p := x.Results[base]
 		for _, t := range others {
 			a := x.Results[t]
+			if p == nil || a == nil {
+				d.Printf(" — |")
+				continue
+			}
 			d.Printf(" %s (%s, %s) |", stats.FmtRatio(stats.Ratio(p.Samples.P50(), a.Samples.P50())),
 				stats.FmtRatio(stats.Ratio(p.Samples.P95(), a.Samples.P95())),
 				stats.FmtRatio(stats.Ratio(p.Samples.Mean(), a.Samples.Mean())))
@@ -141,7 +149,8 @@ func ServerDetail(tool string) Detail {
 }
 
 // ForeignDetail is the detail line of the CPU other processes used
-// during each tool's phase; note says what else counts as other.
+// during each tool's phase ("—" where it did not run); note says what
+// else counts as other.
 func ForeignDetail(tools []string, note string) Detail {
 	label := fmt.Sprintf("CPU used by other processes during each tool's phase (%s; share of all cores", strings.Join(tools, " / "))
 	if note != "" {
@@ -152,7 +161,11 @@ func ForeignDetail(tools []string, note string) Detail {
 		Cell: func(x Row) string {
 			var s []string
 			for _, t := range tools {
-				s = append(s, fmt.Sprintf("%.0f%%", 100*x.Results[t].Foreign.Share()))
+				if r := x.Results[t]; r != nil {
+					s = append(s, fmt.Sprintf("%.0f%%", 100*r.Foreign.Share()))
+				} else {
+					s = append(s, "—")
+				}
 			}
 			return strings.Join(s, " / ")
 		},

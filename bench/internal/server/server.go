@@ -32,8 +32,11 @@ type Server struct {
 // Start starts `packyard serve` on a fresh data directory, listening on a
 // port the kernel picks, and returns once the server has logged the
 // address it serves on (the "packyard serving" line of its JSON log).
-// The log goes to logPath.
-func Start(bin, data, logPath string) (*Server, error) {
+// The log goes to logPath. env (NAME=VALUE, such as
+// PACKYARD_DEFAULT_KEY_ALGORITHM=ed25519) is added to the server's
+// environment last, so it wins over the same name inherited from the
+// benchmark's.
+func Start(bin, data, logPath string, env ...string) (*Server, error) {
 	tb := make([]byte, 24)
 	_, _ = rand.Read(tb)
 	s := &Server{Token: "pyd_bench_" + hex.EncodeToString(tb), log: logPath, done: make(chan error, 1)}
@@ -47,7 +50,7 @@ func Start(bin, data, logPath string) (*Server, error) {
 		return nil, err
 	}
 	cmd := exec.Command(bin, "serve", "--data", data, "--listen", "127.0.0.1:0")
-	cmd.Env = append(os.Environ(), "PACKYARD_ADMIN_TOKEN="+s.Token, "PACKYARD_LOG_FORMAT=json")
+	cmd.Env = append(append(os.Environ(), "PACKYARD_ADMIN_TOKEN="+s.Token, "PACKYARD_LOG_FORMAT=json"), env...)
 	cmd.Stdout, cmd.Stderr = pw, pw
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	if err := cmd.Start(); err != nil {
