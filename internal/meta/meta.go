@@ -341,6 +341,18 @@ type PublishLocker interface {
 // and bytes, so that rows move between them unchanged.
 var CopyTables = []string{"repos", "packages", "package_fragments", "generations", "generation_files", "events", "tokens"}
 
+// CopyKeys is the primary key of each table of CopyTables: ExportRows
+// returns rows in this order on every backend.
+var CopyKeys = map[string]string{
+	"repos":             "id",
+	"packages":          "id",
+	"package_fragments": "package_id, kind",
+	"generations":       "repo_id, number",
+	"generation_files":  "repo_id, number, path",
+	"events":            "seq",
+	"tokens":            "id",
+}
+
 // TableCopier is implemented by stores that can be copied row for row into
 // another store, IDs and sequence numbers included (packyard migrate).
 type TableCopier interface {

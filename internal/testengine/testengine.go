@@ -46,10 +46,17 @@ func atExit(fn func()) {
 // afterwards. Call it from TestMain: func TestMain(m *testing.M) { testengine.Main(m) }.
 func Main(m *testing.M) {
 	code := m.Run()
+	Stop()
+	os.Exit(code)
+}
+
+// Stop stops the engines this test binary started. Main calls it; a
+// TestMain of its own calls it after m.Run.
+func Stop() {
 	stopMu.Lock()
+	defer stopMu.Unlock()
 	for i := len(stops) - 1; i >= 0; i-- {
 		stops[i]()
 	}
-	stopMu.Unlock()
-	os.Exit(code)
+	stops = nil
 }

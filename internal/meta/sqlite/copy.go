@@ -12,13 +12,12 @@ import (
 
 var _ meta.TableCopier = (*Store)(nil)
 
-// ExportRows reads a table in rowid order (the primary key of every table
-// with an ID; insertion order for the others).
+// ExportRows reads a table in primary-key order (meta.CopyKeys).
 func (s *Store) ExportRows(ctx context.Context, table string, fn func(cols []string, row []any) error) error {
 	if !slices.Contains(meta.CopyTables, table) {
 		return fmt.Errorf("export rows: unknown table %q", table)
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT * FROM `+table+` ORDER BY rowid`)
+	rows, err := s.r.QueryContext(ctx, `SELECT * FROM `+table+` ORDER BY `+meta.CopyKeys[table])
 	if err != nil {
 		return fmt.Errorf("export %s: %w", table, err)
 	}
