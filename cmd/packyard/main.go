@@ -50,7 +50,8 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	g.register(root)
-	root.AddCommand(newServeCmd(), newRepoCmd(g), newPushCmd(g), newTokenCmd(g), newKeyCmd(g), newVersionCmd())
+	root.AddCommand(newServeCmd(), newRepoCmd(g), newPushCmd(g), newTokenCmd(g), newKeyCmd(g),
+		newVerifyCmd(g), newGCCmd(g), newMigrateCmd(g), newVersionCmd())
 	return root
 }
 

@@ -19,14 +19,13 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/packyard/packyard/internal/auth"
-	"github.com/packyard/packyard/internal/blob/fsblob"
+	"github.com/packyard/packyard/internal/backend"
 	"github.com/packyard/packyard/internal/config"
 	"github.com/packyard/packyard/internal/format"
 	"github.com/packyard/packyard/internal/format/arch"
 	"github.com/packyard/packyard/internal/format/deb"
 	"github.com/packyard/packyard/internal/format/rpm"
 	"github.com/packyard/packyard/internal/httpapi"
-	"github.com/packyard/packyard/internal/meta/sqlite"
 	"github.com/packyard/packyard/internal/repo"
 	"github.com/packyard/packyard/internal/sign"
 	"github.com/packyard/packyard/internal/watch"
@@ -68,6 +67,8 @@ func newServeCmd() *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&cfgFile, "config", "", "TOML configuration file (env PACKYARD_CONFIG)")
 	f.String("data", def.Data, "data directory (env PACKYARD_DATA)")
+	f.String("database", "", "metadata store: sqlite:PATH or postgres://… (env PACKYARD_DATABASE; default sqlite:DATA/packyard.db)")
+	f.String("blobs", "", "blob store: file:PATH or s3://BUCKET/PREFIX?endpoint=URL&region=R (env PACKYARD_BLOBS; default file:DATA/blobs)")
 	f.String("listen", def.Listen, "listen address (env PACKYARD_LISTEN)")
 	f.String("log-level", def.LogLevel, "debug, info, warn or error (env PACKYARD_LOG_LEVEL)")
 	f.String("log-format", def.LogFormat, "text, json or auto: text on a terminal (env PACKYARD_LOG_FORMAT)")
@@ -93,6 +94,10 @@ func applyFlags(fs *pflag.FlagSet, c *config.Server) error {
 		switch f.Name {
 		case "data":
 			c.Data = v
+		case "database":
+			c.Database = v
+		case "blobs":
+			c.Blobs = v
 		case "listen":
 			c.Listen = v
 		case "log-level":
@@ -169,12 +174,12 @@ func serve(ctx context.Context, cfg config.Server, logOut io.Writer) error {
 	}
 	defer lock.Close()
 
-	blobs, err := fsblob.Open(filepath.Join(cfg.Data, "blobs"))
+	blobs, err := backend.OpenBlobs(ctx, cfg.BlobStore(), backend.BlobOptions{PresignReads: cfg.S3PresignReads})
 	if err != nil {
 		return fmt.Errorf("open blob store: %w", err)
 	}
 	defer blobs.Close()
-	db, err := sqlite.Open(ctx, filepath.Join(cfg.Data, "packyard.db"))
+	db, err := backend.OpenMeta(ctx, cfg.MetaStore())
 	if err != nil {
 		return fmt.Errorf("open metadata: %w", err)
 	}
@@ -246,7 +251,8 @@ func serve(ctx context.Context, cfg config.Server, logOut io.Writer) error {
 			return err
 		}
 	}
-	log.Info("packyard serving", "listen", ln.Addr().String(), "data", cfg.Data, "version", version)
+	log.Info("packyard serving", "listen", ln.Addr().String(), "data", cfg.Data, "version", version,
+		"database", backend.Redact(cfg.MetaStore()), "blobs", cfg.BlobStore())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -313,6 +319,12 @@ func openKeyring(cfg config.Server, log *slog.Logger) (*sign.Keyring, error) {
 	}
 	start := time.Now()
 	k, err := kr.Generate(cfg.DefaultKey, "packyard signing key "+cfg.DefaultKey, "", cfg.DefaultKeyAlgorithm)
+	if errors.Is(err, sign.ErrKeyExists) {
+		// Another node sharing the key directory generated it first.
+		if _, err := kr.Get(cfg.DefaultKey); err == nil {
+			return kr, nil
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("generate the default signing key: %w", err)
 	}

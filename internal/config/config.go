@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strconv"
@@ -75,6 +76,17 @@ type Server struct {
 	// Data is the data directory: SQLite metadata, blobs, keys, the admin
 	// token.
 	Data string `toml:"data" env:"PACKYARD_DATA"`
+	// Database is the metadata store: sqlite:PATH or postgres://…; empty
+	// means sqlite:<data>/packyard.db.
+	Database string `toml:"database" env:"PACKYARD_DATABASE"`
+	// Blobs is the blob store: file:PATH or
+	// s3://BUCKET/PREFIX?endpoint=URL&region=R (credentials from
+	// AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY); empty means
+	// file:<data>/blobs.
+	Blobs string `toml:"blobs" env:"PACKYARD_BLOBS"`
+	// S3PresignReads redirects downloads of packages from an S3 blob store
+	// to presigned URLs of the store instead of streaming them through.
+	S3PresignReads bool `toml:"s3_presign_reads" env:"PACKYARD_S3_PRESIGN_READS"`
 	// Listen is the HTTP listen address.
 	Listen string `toml:"listen" env:"PACKYARD_LISTEN"`
 	// LogLevel is debug, info, warn or error.
@@ -125,6 +137,22 @@ type Server struct {
 	// DebugListen, when set, serves Go's profiler (net/http/pprof) on a
 	// second address, without authentication: keep it on loopback.
 	DebugListen string `toml:"debug_listen" env:"PACKYARD_DEBUG_LISTEN"`
+}
+
+// MetaStore is the metadata store spec: Database, or SQLite in Data.
+func (c *Server) MetaStore() string {
+	if c.Database != "" {
+		return c.Database
+	}
+	return "sqlite:" + filepath.Join(c.Data, "packyard.db")
+}
+
+// BlobStore is the blob store spec: Blobs, or a directory in Data.
+func (c *Server) BlobStore() string {
+	if c.Blobs != "" {
+		return c.Blobs
+	}
+	return "file:" + filepath.Join(c.Data, "blobs")
 }
 
 // KeyRef references a private key file.
