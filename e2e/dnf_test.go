@@ -117,10 +117,16 @@ func writeFiles(t *testing.T, dir string, pkgs ...builtRPM) map[string]string {
 // between the upload's answer and dnf.
 func TestDNF(t *testing.T) {
 	t.Parallel()
+	dnfScenario(t, func() *server { return startServer(t, t.TempDir()) })
+}
+
+// dnfScenario is TestDNF against the server start returns (on SQLite and
+// files, or on PostgreSQL and S3).
+func dnfScenario(t *testing.T, start func() *server) {
 	curl := requireTool(t, "curl")
 	cadaver := requireTool(t, "cadaver")
 	dnf := newDNFRoot(t)
-	s := startServer(t, t.TempDir())
+	s := start()
 	const repo = "fleet"
 	baseurl := s.url + "/" + repo + "/"
 

@@ -35,6 +35,7 @@ import (
 	"time"
 
 	"github.com/packyard/packyard/internal/client"
+	"github.com/packyard/packyard/internal/testengine"
 )
 
 // packyardBin is the binary TestMain built; it is written once, before any
@@ -60,6 +61,7 @@ func runMain(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "e2e: go build ./cmd/packyard: %v\n%s", err, out)
 		return 1
 	}
+	defer testengine.Stop() // PostgreSQL and MinIO, if a test started them
 	return m.Run()
 }
 
