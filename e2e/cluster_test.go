@@ -85,7 +85,8 @@ func (c *cluster) objectKey(digest string) string {
 
 // TestDNFOnPostgresS3 is TestDNF against a node on PostgreSQL and MinIO.
 func TestDNFOnPostgresS3(t *testing.T) {
-	t.Parallel()
+	// Not parallel: these tests load the machine (PostgreSQL, MinIO, several
+	// servers) and run before the parallel ones, which have timing of their own.
 	c := newCluster(t)
 	dnfScenario(t, c.node)
 }
@@ -106,7 +107,6 @@ func indexFiles(t *testing.T, s *server, repo string) map[string][]byte {
 // nodes serve identical index files, nothing answers 5xx; an upload on one
 // node is served by the other within a second and installed from it by dnf.
 func TestTwoNodes(t *testing.T) {
-	t.Parallel()
 	c := newCluster(t)
 	a := c.node()
 	b := c.node()
@@ -197,7 +197,6 @@ func TestTwoNodes(t *testing.T) {
 // keeps serving and accepting, every acknowledged upload is published, and
 // verify finds no generation naming a missing blob.
 func TestNodeKill9(t *testing.T) {
-	t.Parallel()
 	c := newCluster(t)
 	a := c.node()
 	b := c.node()
@@ -251,7 +250,6 @@ func TestNodeKill9(t *testing.T) {
 // TestVerifyOnS3: verify finds a blob corrupted in the bucket and a
 // generation naming a deleted blob.
 func TestVerifyOnS3(t *testing.T) {
-	t.Parallel()
 	c := newCluster(t)
 	s := c.node()
 	const repo = "checked"
@@ -289,7 +287,6 @@ func TestVerifyOnS3(t *testing.T) {
 // TestMigrateRoundTrip: SQLite+files → PostgreSQL+S3 → SQLite+files leaves
 // every repository byte-identical, served by a server on each.
 func TestMigrateRoundTrip(t *testing.T) {
-	t.Parallel()
 	data := t.TempDir()
 	s := startServer(t, data)
 	const repo = "moving"
