@@ -114,6 +114,11 @@ func NewReader(r io.Reader, c Config) *Reader {
 
 // Read reads decompressed data; see Config for the errors over the bounds.
 func (x *Reader) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		// The LZMA2 reader returns 0, nil for an empty p, on which the
+		// loop below would spin.
+		return 0, x.err
+	}
 	for x.err == nil {
 		if x.lz == nil {
 			x.err = x.next()

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/ulikunitz/xz"
 )
@@ -243,4 +244,38 @@ func FuzzReader(f *testing.F) {
 			t.Fatalf("%d bytes out", len(out))
 		}
 	})
+}
+
+// TestXZEmptyRead checks that a Read with an empty buffer returns at once,
+// in the middle of a block too, where the LZMA2 decoder gives 0, nil.
+func TestXZEmptyRead(t *testing.T) {
+	data := xzInput(100 << 10)
+	r := NewReader(bytes.NewReader(xzCompress(t, data, xz.WriterConfig{})), Config{MaxOut: maxControlTar})
+	var got bytes.Buffer
+	buf := make([]byte, 1000)
+	for {
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			if n, err := r.Read(nil); n != 0 || (err != nil && err != io.EOF) {
+				t.Errorf("Read(nil) = %d, %v", n, err)
+			}
+		}()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatal("Read(nil) did not return")
+		}
+		n, err := r.Read(buf)
+		got.Write(buf[:n])
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !bytes.Equal(got.Bytes(), data) {
+		t.Fatalf("read %d bytes, want the %d compressed", got.Len(), len(data))
+	}
 }
