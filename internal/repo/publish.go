@@ -46,6 +46,8 @@ type publisher struct {
 	asm   *assembler
 	// phases times the parts of the last build, for the debug log.
 	phases struct{ streams, finish, store time.Duration }
+	// sigs reuses the signatures of unchanged databases.
+	sigs sigCache
 }
 
 type waiter struct {
@@ -393,6 +395,10 @@ func (p *publisher) build(ctx context.Context, r *meta.Repo, upTo int64) (*meta.
 		return nil, fmt.Errorf("signing keys: %w", err)
 	}
 	now := p.s.opts.Now().UTC()
+	keepSigs := func() {}
+	if signer != nil {
+		signer, keepSigs = p.sigs.wrap(signer, asc, now)
+	}
 	opts := format.PublishOptions{
 		RepoName: p.name, Time: now, Revision: now.Unix(),
 		Signer: signer, PublicKey: asc, Settings: st.format(),
@@ -432,6 +438,7 @@ func (p *publisher) build(ctx context.Context, r *meta.Repo, upTo int64) (*meta.
 	if err != nil {
 		return nil, fmt.Errorf("finish index: %w", err)
 	}
+	keepSigs()
 	if signer != nil {
 		// Every repository serves its public keys, armored and in the
 		// binary form APT's signed-by takes.
