@@ -255,11 +255,15 @@ func run(cfg *config, sizes, tools string) error {
 					// One preload for all: the other variants start from
 					// a copy, taken before any sample.
 					var calls int
-					if preload, calls, err = preloadRepoAdd(cfg, dir(toolRepoAdd), g, base); err != nil {
+					var cached bool
+					if preload, calls, cached, err = preloadRepoAdd(cfg, dir(toolRepoAdd), g, base); err != nil {
 						return fmt.Errorf("repo-add at N = %d: %w", n, err)
 					}
 					preloadNote = fmt.Sprintf("%d `repo-add -q -s -k KEY R.db.tar.gz FILE…` call(s), default TMPDIR, %s key",
 						calls, gnupg.AlgorithmName(g.Algorithm))
+					if cached {
+						preloadNote += "; built by an earlier run on this corpus and copied (the time is that run's)"
+					}
 					cfg.logf("  repo-add preload of %d: %s (%s)", n, stats.Secs(preload), preloadNote)
 					for _, c := range []string{toolRepoAddEd25519, toolRepoAddTmpfs} {
 						if slices.Contains(cfg.tools, c) && runsAt(c, n) {

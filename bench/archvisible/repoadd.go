@@ -53,14 +53,34 @@ func repoAdd(g *gnupg.Home, tmp, dir string, args ...string) error {
 // preloadRepoAdd creates, in work, a database of base signed with g's key,
 // with as few repo-add calls as the command line allows (one for this
 // corpus up to 20,000 packages), in the default TMPDIR. It returns the
-// time taken and the number of calls.
-func preloadRepoAdd(cfg *config, work string, g *gnupg.Home, base []pkgFile) (time.Duration, int, error) {
+// time taken and the number of calls. The database is kept beside the
+// corpus and later runs start from a copy of it (cached is then true, and
+// the time is the one the first run took): repo-add needs about half an
+// hour for 20,000 packages, and the samples only need its result. Samples
+// never depend on the preload's signature, which repo-add replaces.
+func preloadRepoAdd(cfg *config, work string, g *gnupg.Home, base []pkgFile) (took time.Duration, calls int, cached bool, err error) {
 	if err := os.MkdirAll(work, 0o755); err != nil {
-		return 0, 0, err
+		return 0, 0, false, err
+	}
+	cache := fmt.Sprintf("%s.repo-add-%d", strings.TrimRight(cfg.corpus, "/"), len(base))
+	if b, err := os.ReadFile(filepath.Join(cache, "preload")); err == nil {
+		if _, err := fmt.Sscanf(string(b), "%d %d", &took, &calls); err == nil {
+			if err := copyRepo(cache, work); err != nil {
+				return 0, 0, false, err
+			}
+			_ = os.Remove(filepath.Join(work, "preload"))
+			// Sign the copy with this run's key, as repo-add would have.
+			for _, f := range []string{repoDB, repoFiles} {
+				p := filepath.Join(work, f)
+				if _, err := g.Run("--batch", "--yes", "-u", g.Fingerprint, "--detach-sign", "--no-armor", "-o", p+".sig", p); err != nil {
+					return 0, 0, false, fmt.Errorf("sign the cached preload: %w", err)
+				}
+			}
+			return took, calls, true, nil
+		}
 	}
 	db := filepath.Join(work, repoDB)
 	start := time.Now()
-	calls := 0
 	for i := 0; i < len(base); {
 		// File names relative to the corpus directory keep the command
 		// line short.
@@ -70,12 +90,26 @@ func preloadRepoAdd(cfg *config, work string, g *gnupg.Home, base []pkgFile) (ti
 			n += len(base[i].Name) + 1 + 8
 		}
 		if err := repoAdd(g, "", filepath.Dir(base[0].Path), args...); err != nil {
-			return 0, 0, fmt.Errorf("preload: %w", err)
+			return 0, 0, false, fmt.Errorf("preload: %w", err)
 		}
 		calls++
 		cfg.progress("  repo-add preload: %d/%d after %s", i, len(base), stats.Secs(time.Since(start)))
 	}
-	return time.Since(start), calls, nil
+	took = time.Since(start)
+	// Keep a copy for later runs, whole or not at all.
+	tmp := cache + ".tmp"
+	_ = os.RemoveAll(tmp)
+	if err := copyRepo(work, tmp); err != nil {
+		return 0, 0, false, err
+	}
+	if err := os.WriteFile(filepath.Join(tmp, "preload"), fmt.Appendf(nil, "%d %d\n", took, calls), 0o644); err != nil {
+		return 0, 0, false, err
+	}
+	_ = os.RemoveAll(cache)
+	if err := os.Rename(tmp, cache); err != nil {
+		return 0, 0, false, err
+	}
+	return took, calls, false, nil
 }
 
 // copyRepo copies the database files of src (regular files and symlinks)
