@@ -6,8 +6,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -334,4 +337,182 @@ func TestMigrateRoundTrip(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestPresignedReads: with s3_presign_reads on, a GET of a package of
+// 1 MiB or more is redirected to a presigned MinIO URL that yields the exact
+// bytes, and dnf installs through it; smaller packages and every index file
+// are served by the node itself; a node with the option off redirects
+// nothing.
+func TestPresignedReads(t *testing.T) {
+	c := newCluster(t)
+	on := startServerEnv(t, t.TempDir(), c.env("PACKYARD_S3_PRESIGN_READS=true")...)
+	on.token = c.token
+	off := c.node()
+	const repo = "presigned"
+	on.createRepo(t, repo)
+	big := buildRPM(t, "presign-big", "1.0", pkgOpts{payload: 3 << 19}) // 1.5 MiB
+	small := buildRPM(t, "presign-small", "1.0", pkgOpts{payload: 4 << 10})
+	if len(big.data) < 1<<20 || len(small.data) >= 1<<20 {
+		t.Fatalf("test packages of %d and %d bytes do not straddle 1 MiB", len(big.data), len(small.data))
+	}
+	on.mustPut(t, repo, big)
+	on.mustPut(t, repo, small)
+
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	fetch := func(u string) (*http.Response, []byte) {
+		t.Helper()
+		resp, err := noFollow.Get(u)
+		if err != nil {
+			t.Fatalf("GET %s: %v", u, err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatalf("GET %s: %v", u, err)
+		}
+		return resp, b
+	}
+
+	resp, _ := fetch(on.url + pkgPath(repo, big))
+	loc := resp.Header.Get("Location")
+	if resp.StatusCode != http.StatusFound || !strings.HasPrefix(loc, c.s3.Endpoint+"/") || !strings.Contains(loc, c.objectKey(big.sha256)) || !strings.Contains(loc, "X-Amz-Signature=") {
+		t.Fatalf("GET of a 1.5 MiB package: %s, Location %q; want 302 to a presigned URL of %s under %s", resp.Status, loc, c.objectKey(big.sha256), c.s3.Endpoint)
+	}
+	if resp, b := fetch(loc); resp.StatusCode != http.StatusOK || !bytes.Equal(b, big.data) {
+		t.Errorf("the presigned URL: %s, %d bytes; want 200 and the package's %d bytes", resp.Status, len(b), len(big.data))
+	}
+	if resp, b := fetch(on.url + pkgPath(repo, small)); resp.StatusCode != http.StatusOK || !bytes.Equal(b, small.data) {
+		t.Errorf("GET of a small package: %s, %d bytes; want it served, not redirected", resp.Status, len(b))
+	}
+	for p := range indexFiles(t, on, repo) {
+		if resp, _ := fetch(on.url + "/" + repo + "/" + p); resp.StatusCode != http.StatusOK {
+			t.Errorf("GET %s: %s; index files are served, never redirected", p, resp.Status)
+		}
+	}
+	// The node without the option streams it, once it serves the generation.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		resp, b := fetch(off.url + pkgPath(repo, big))
+		if resp.StatusCode == http.StatusOK && bytes.Equal(b, big.data) {
+			break
+		}
+		if resp.StatusCode != http.StatusNotFound || time.Now().After(deadline) {
+			t.Fatalf("GET of the package from the node without presigned reads: %s, %d bytes; want 200 and its bytes", resp.Status, len(b))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	// dnf follows the redirect.
+	dnf := newDNFRoot(t)
+	dnf.run(t, fromPath("presigned", on.url+"/"+repo+"/"), "install", big.name, small.name)
+	dnf.requireInstalled(t, big)
+	dnf.requireInstalled(t, small)
+}
+
+// gcDeleted matches the count of deleted blobs in packyard gc's report.
+var gcDeleted = regexp.MustCompile(`, deleted (\d+) \(`)
+
+// TestGCDuringUploads: packyard gc runs, with a grace period of seconds,
+// again and again while two nodes take uploads. No acknowledged package
+// loses its blob, verify passes, and blobs nothing names that are older
+// than the grace period are deleted.
+func TestGCDuringUploads(t *testing.T) {
+	c := newCluster(t)
+	a := c.node()
+	b := c.node()
+	const repo, n, grace = "collected", 80, 3 * time.Second
+	a.createRepo(t, repo)
+
+	// Blobs that nothing names, as uploads that failed leave them.
+	mc := c.minio()
+	ctx := context.Background()
+	orphans := map[string]bool{}
+	for i := range 6 {
+		body := []byte(fmt.Sprintf("orphan %d %s", i, randomToken(t)))
+		sum := sha256.Sum256(body)
+		d := hex.EncodeToString(sum[:])
+		if _, err := mc.PutObject(ctx, c.s3.Bucket, c.objectKey(d), bytes.NewReader(body), int64(len(body)), minio.PutObjectOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		orphans[d] = true
+	}
+	orphanedAt := time.Now()
+	pkgs := buildSet(t, "gc", n, 16<<10)
+	// Last-Modified has one-second resolution.
+	time.Sleep(time.Until(orphanedAt.Add(grace + 1100*time.Millisecond)))
+
+	var fail atomic.Int32
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 6)
+	for i, p := range pkgs {
+		s := []*server{a, b}[i%2]
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			code, _, body, err := s.putPackage(repo, p.file, bytes.NewReader(p.data), int64(len(p.data)), nil)
+			if err != nil || code != http.StatusCreated {
+				fail.Add(1)
+				t.Errorf("PUT %s to node %d: %d %v %s", p.file, i%2, code, err, body)
+			}
+		})
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	gc := func() int {
+		t.Helper()
+		out, errOut, code := c.maint("gc", "--grace", grace.String())
+		m := gcDeleted.FindStringSubmatch(out)
+		if code != 0 || m == nil {
+			t.Fatalf("packyard gc: exit %d\n%s\n%s", code, out, errOut)
+		}
+		k, _ := strconv.Atoi(m[1])
+		return k
+	}
+	runs, deleted := 0, 0
+	for running := true; running; {
+		select {
+		case <-done:
+			running = false
+		default:
+		}
+		deleted += gc()
+		runs++
+	}
+	if fail.Load() > 0 {
+		t.FailNow()
+	}
+	t.Logf("%d gc runs during the uploads deleted %d blobs (%d planted orphans)", runs, deleted, len(orphans))
+	if runs < 2 {
+		t.Errorf("gc ran %d times during the uploads; want it to overlap them", runs)
+	}
+	if deleted < len(orphans) {
+		t.Errorf("gc deleted %d blobs, fewer than the %d orphans", deleted, len(orphans))
+	}
+	for d := range orphans {
+		if _, err := mc.StatObject(ctx, c.s3.Bucket, c.objectKey(d), minio.StatObjectOptions{}); minio.ToErrorResponse(err).Code != "NoSuchKey" {
+			t.Errorf("orphan blob %s: stat says %v, want it deleted", d, err)
+		}
+	}
+
+	check := func(when string) {
+		t.Helper()
+		for _, s := range []*server{a, b} {
+			listed := byName(verifyGeneration(t, s, repo))
+			for _, p := range pkgs {
+				if g, ok := listed[p.name]; !ok || g.Checksum.Value != p.sha256 {
+					t.Errorf("%s: %s does not serve acknowledged upload %s %s", when, s.url, p.file, when)
+				}
+			}
+		}
+		if out, errOut, code := c.maint("verify"); code != 0 || !strings.Contains(out, "no problems found") {
+			t.Errorf("packyard verify %s: exit %d\n%s\n%s", when, code, out, errOut)
+		}
+	}
+	check("after gc ran during the uploads")
+	// Once everything is older than the grace period, gc removes what old
+	// generations alone named, and nothing that is served.
+	time.Sleep(grace + 1100*time.Millisecond)
+	t.Logf("gc after the uploads deleted %d more blobs", gc())
+	check("after a final gc")
 }

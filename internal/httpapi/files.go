@@ -1,12 +1,14 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"html/template"
 	"io"
 	"net/http"
+	"os"
 	"path"
 	"strings"
 	"time"
@@ -74,6 +76,11 @@ func (s *Server) serveObject(w http.ResponseWriter, r *http.Request, obj *repo.O
 		return
 	}
 	defer rd.Close()
+	body, err := s.bufferSmall(r, obj, rd)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	h := w.Header()
 	h.Set("ETag", `"`+obj.Digest+`"`)
 	ct := obj.ContentType
@@ -99,7 +106,28 @@ func (s *Server) serveObject(w http.ResponseWriter, r *http.Request, obj *repo.O
 	if !immutable(obj) {
 		mod = time.Time{}
 	}
-	http.ServeContent(w, r, path.Base(obj.Path), mod, rd)
+	http.ServeContent(w, r, path.Base(obj.Path), mod, body)
+}
+
+// bufferMax is the largest file that a remote blob store's reader is read
+// whole, before the answer starts.
+const bufferMax = 256 << 10
+
+// bufferSmall returns rd, or, for a small file of a store that is not on
+// local disk, its bytes read whole: if the store fails meanwhile, the
+// client gets a clean 503 instead of a 200 cut short. Index files are such
+// files. A local file keeps sendfile; a large file is streamed, and a
+// store failing during it cuts the answer short of its Content-Length,
+// which every client detects.
+func (s *Server) bufferSmall(r *http.Request, obj *repo.Object, rd io.ReadSeeker) (io.ReadSeeker, error) {
+	if _, local := rd.(*os.File); local || obj.Data != nil || obj.Size > bufferMax || r.Method != http.MethodGet {
+		return rd, nil
+	}
+	b, err := io.ReadAll(io.LimitReader(rd, bufferMax+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", obj.Path, err)
+	}
+	return bytes.NewReader(b), nil
 }
 
 // redirectMin is the smallest package whose download an object store that

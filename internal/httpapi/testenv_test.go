@@ -66,6 +66,8 @@ type envOptions struct {
 	// internal/sign/testdata/seed-key.asc as "default", its default key:
 	// new repositories are then signed.
 	keys bool
+	// wrapBlobs, if set, wraps the blob store the service uses.
+	wrapBlobs func(blob.Store) blob.Store
 }
 
 // defaultKeyName is the server's default key with envOptions.keys.
@@ -108,7 +110,11 @@ func newEnv(t *testing.T, o envOptions) *env {
 		// interface would not compare equal to nil.
 		ro.Keys, ro.DefaultKey = keys, defaultKey
 	}
-	svc := repo.New(blobs, db, []format.Format{rpm.New(), deb.New(), arch.New()}, log, ro)
+	var store blob.Store = blobs
+	if o.wrapBlobs != nil {
+		store = o.wrapBlobs(blobs)
+	}
+	svc := repo.New(store, db, []format.Format{rpm.New(), deb.New(), arch.New()}, log, ro)
 	if err := svc.Start(ctx); err != nil {
 		t.Fatal(err)
 	}

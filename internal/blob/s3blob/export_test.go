@@ -2,6 +2,7 @@ package s3blob
 
 import (
 	"context"
+	"time"
 
 	"github.com/packyard/packyard/internal/blob"
 )
@@ -35,3 +36,7 @@ func Corrupt(w blob.Writer, off int64) error {
 	_, err := ww.f.WriteAt(b, off)
 	return err
 }
+
+// SetTouchAfter sets the age past which a blob stored again gets a new
+// modification time.
+func SetTouchAfter(s blob.Store, d time.Duration) { s.(*Store).touchAfter = d }

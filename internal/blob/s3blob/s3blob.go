@@ -16,7 +16,10 @@
 // Config.MemoryBuffer, then in an unlinked temporary file. Commit, once the
 // digest is known and checked, looks the key up and uploads only if it is
 // missing, with If-None-Match: * so that a concurrent commit of the same
-// bytes cannot replace the object either. Each PUT (one for a blob up to
+// bytes cannot replace the object either. A commit that finds its blob
+// already stored, and last written over a minute ago, copies the object onto
+// itself on the server (the same bytes) to refresh its Last-Modified, which
+// garbage collection reads as the blob's age. Each PUT (one for a blob up to
 // Config.PartSize, one per part of a multipart upload beyond it) carries the
 // SHA-256 of its body as x-amz-content-sha256, which the server checks
 // against the bytes it receives; a failed multipart upload is aborted.
@@ -29,6 +32,7 @@ package s3blob
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"iter"
 	"net"
@@ -60,7 +64,15 @@ type Store struct {
 	// down is set by an error that wraps blob.ErrUnavailable and cleared
 	// by any answer from the store.
 	down atomic.Bool
+
+	// touchAfter is the age past which a blob stored again gets a new
+	// modification time (see touch).
+	touchAfter time.Duration
 }
+
+// defaultTouchAfter is Store.touchAfter: a blob stored again within a
+// minute of its last write is certainly not about to be collected.
+const defaultTouchAfter = time.Minute
 
 var (
 	_ blob.Store  = (*Store)(nil)
@@ -105,6 +117,8 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		tr:     tr,
 		where:  fmt.Sprintf("bucket %s at %s://%s", cfg.Bucket, scheme, host),
 		keys:   blobsDir,
+
+		touchAfter: defaultTouchAfter,
 	}
 	if cfg.Prefix != "" {
 		s.keys = cfg.Prefix + "/" + blobsDir
@@ -208,6 +222,32 @@ func (s *Store) stat(ctx context.Context, d blob.Digest) (blob.Info, error) {
 	}
 	s.markUp()
 	return info(d, oi), nil
+}
+
+// touch gives a blob that is stored again, and was last written more than
+// touchAfter ago, a new modification time, as fsblob does: garbage
+// collection spares young blobs, and must not delete one that was
+// unreferenced for long (left by a failed upload) and is about to be named
+// again. S3 has no utime, so the object is copied onto itself on the
+// server, the same bytes under the same key with a new Last-Modified. A
+// copy the store refuses for another reason than an outage (an object over
+// the 5 GiB copy limit) leaves the old time, as a failed utime would.
+func (s *Store) touch(ctx context.Context, d blob.Digest, cur blob.Info) (blob.Info, error) {
+	if time.Since(cur.ModTime) < s.touchAfter {
+		return cur, nil
+	}
+	key := s.key(d)
+	_, err := s.client.CopyObject(ctx,
+		minio.CopyDestOptions{Bucket: s.cfg.Bucket, Object: key, ReplaceMetadata: true,
+			UserMetadata: map[string]string{"Content-Type": contentType}},
+		minio.CopySrcOptions{Bucket: s.cfg.Bucket, Object: key})
+	if err != nil {
+		if err := s.wrap(ctx, "refresh blob "+string(d), err); errors.Is(err, blob.ErrUnavailable) || errors.Is(err, blob.ErrNotFound) {
+			return blob.Info{}, err
+		}
+		return cur, nil
+	}
+	return s.stat(ctx, d)
 }
 
 // Delete removes the blob. S3 deletes missing keys without complaint, so it

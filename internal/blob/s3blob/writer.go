@@ -205,6 +205,9 @@ func (w *writer) commit(ctx context.Context, want blob.Digest) (blob.Info, error
 	for attempt := 1; ; attempt++ {
 		info, err := w.s.stat(ctx, d)
 		if err == nil {
+			if attempt == 1 {
+				return w.s.touch(ctx, d, info)
+			}
 			return info, nil
 		}
 		if !errors.Is(err, blob.ErrNotFound) {
