@@ -52,6 +52,7 @@ func newRootCmd() *cobra.Command {
 	g.register(root)
 	root.AddCommand(newServeCmd(), newRepoCmd(g), newPushCmd(g), newTokenCmd(g), newKeyCmd(g),
 		newVerifyCmd(g), newGCCmd(g), newMigrateCmd(g), newVersionCmd())
+	root.AddCommand(newAgentCmd())
 	return root
 }
 

@@ -13,6 +13,8 @@ func newRepoCmd(g *globals) *cobra.Command {
 	var format, kind, watchDir, defDist, defComp string
 	var keys, arches []string
 	var unsigned, keepImported bool
+	var upstreams, peers []string
+	var maxAge, upstreamTimeout, mode, maxCache string
 	create := &cobra.Command{
 		Use:   "create NAME --format rpm|deb|arch",
 		Short: "Create a repository",
@@ -44,6 +46,20 @@ func newRepoCmd(g *globals) *cobra.Command {
 			if defComp != "" {
 				extra["default_component"] = defComp
 			}
+			for key, v := range map[string]string{"max_age": maxAge, "upstream_timeout": upstreamTimeout, "mode": mode, "max_cache_size": maxCache} {
+				if v != "" {
+					extra[key] = v
+				}
+			}
+			if len(upstreams) > 0 {
+				extra["upstreams"] = upstreams
+			}
+			if len(peers) > 0 {
+				extra["peers"] = peers
+			}
+			if kind == "proxy" && mode != "union" && (unsigned || len(keys) > 0) {
+				return fmt.Errorf("a passthrough proxy repository serves its upstream's signatures: --key and --unsigned apply to --mode union only")
+			}
 			r, err := g.client().CreateRepo(cmd.Context(), args[0], format, kind, extra)
 			if err != nil {
 				return err
@@ -62,14 +78,20 @@ func newRepoCmd(g *globals) *cobra.Command {
 	create.Flags().StringSliceVar(&keys, "key", nil, "signing key (repeat for two during a rotation; default: the server's default key)")
 	create.Flags().BoolVar(&unsigned, "unsigned", false, "publish unsigned metadata")
 	create.Flags().StringSliceVar(&arches, "architectures", nil, "deb: architectures indexed even without packages of their own")
-	create.Flags().StringVar(&kind, "kind", "hosted", "repository kind: hosted")
+	create.Flags().StringVar(&kind, "kind", "hosted", "repository kind: hosted, or proxy (a pull-through cache of --upstream URLs)")
+	create.Flags().StringSliceVar(&upstreams, "upstream", nil, "proxy: upstream repository URL (repeat for failover, tried in order)")
+	create.Flags().StringSliceVar(&peers, "peer", nil, "proxy: another packyard node (base URL) asked first for files it has cached (repeatable)")
+	create.Flags().StringVar(&maxAge, "max-age", "", "proxy: how long repomd.xml, InRelease or NAME.db is served before it is revalidated upstream (default 5m)")
+	create.Flags().StringVar(&upstreamTimeout, "upstream-timeout", "", "proxy: how long an upstream may take to answer or stall in a download before the next is tried (default 30s)")
+	create.Flags().StringVar(&maxCache, "max-cache-size", "", "proxy: cap on the cached packages' size (e.g. 50G); the least recently used are evicted past it (default: no cap)")
+	create.Flags().StringVar(&mode, "mode", "", "proxy: passthrough (default): upstream metadata is served verbatim; union (rpm): merged with every package ever cached and signed with --key or the default key")
 	create.Flags().StringVar(&watchDir, "watch-dir", "", "drop folder on the server: package files copied into it are imported (absolute path)")
 	create.Flags().BoolVar(&keepImported, "watch-keep-imported", false, "move imported files to <watch-dir>/imported/ instead of deleting them")
 	create.Flags().StringVar(&defDist, "default-distribution", "", "deb: distribution of packages dropped directly into the watch directory")
 	create.Flags().StringVar(&defComp, "default-component", "", "deb: component of packages dropped without a <distribution>/<component>/ folder (default main)")
 	_ = create.MarkFlagRequired("format")
 	_ = create.RegisterFlagCompletionFunc("format", cobra.FixedCompletions([]string{"rpm", "deb", "arch"}, cobra.ShellCompDirectiveNoFileComp))
-	_ = create.RegisterFlagCompletionFunc("kind", cobra.FixedCompletions([]string{"hosted"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = create.RegisterFlagCompletionFunc("kind", cobra.FixedCompletions([]string{"hosted", "proxy"}, cobra.ShellCompDirectiveNoFileComp))
 
 	list := &cobra.Command{
 		Use:   "list",

@@ -26,6 +26,8 @@ import (
 	"github.com/packyard/packyard/internal/format/deb"
 	"github.com/packyard/packyard/internal/format/rpm"
 	"github.com/packyard/packyard/internal/httpapi"
+	"github.com/packyard/packyard/internal/meta"
+	"github.com/packyard/packyard/internal/proxy"
 	"github.com/packyard/packyard/internal/repo"
 	"github.com/packyard/packyard/internal/sign"
 	"github.com/packyard/packyard/internal/watch"
@@ -223,7 +225,16 @@ func serve(ctx context.Context, cfg config.Server, logOut io.Writer) error {
 	}
 	defer watcher.Close()
 
+	spool, err := proxy.TempDirFor(cfg.Data)
+	if err != nil {
+		return err
+	}
+	px := proxy.New(proxy.Options{Blobs: blobs, Meta: db, Log: log, Metrics: metrics, TempDir: spool,
+		MaxFileSize: int64(cfg.MaxUploadSize), Formats: map[string]format.Format{meta.FormatRPM: rpm.New()},
+		Signer: svc.RepoSigner})
+	defer px.Close()
 	api := httpapi.New(svc, auth.New(db), metrics, log, httpapi.Options{
+		Proxy:           px,
 		BodyIdleTimeout: cfg.BodyIdleTimeout.Duration,
 		MaxUploadSize:   int64(cfg.MaxUploadSize),
 		BaseURL:         cfg.BaseURL,

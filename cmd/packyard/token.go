@@ -13,7 +13,7 @@ func newTokenCmd(g *globals) *cobra.Command {
 	var scope string
 	var repos []string
 	create := &cobra.Command{
-		Use:   "create NAME --scope read|write|admin [--repo R]...",
+		Use:   "create NAME --scope read|edge|write|admin [--repo R]...",
 		Short: "Create a token; its secret is printed once",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -32,7 +32,7 @@ func newTokenCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
-	create.Flags().StringVar(&scope, "scope", "write", "scope: read, write or admin")
+	create.Flags().StringVar(&scope, "scope", "write", "scope: read, edge (an edge agent), write or admin")
 	create.Flags().StringSliceVar(&repos, "repo", nil, "limit the token to these repositories (repeatable)")
 	_ = create.RegisterFlagCompletionFunc("scope", cobra.FixedCompletions([]string{"read", "write", "admin"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = create.RegisterFlagCompletionFunc("repo", completeRepos(g))

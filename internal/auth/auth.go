@@ -28,13 +28,13 @@ var (
 	// ErrInvalidToken means credentials were sent but match no token.
 	ErrInvalidToken = errors.New("invalid token")
 	// ErrInvalidScope means a scope name is unknown.
-	ErrInvalidScope = errors.New("invalid scope: use read, write or admin")
+	ErrInvalidScope = errors.New("invalid scope: use read, edge, write or admin")
 )
 
 // tokenPrefix marks packyard secrets so that secret scanners can find them.
 const tokenPrefix = "pky_"
 
-var scopeRank = map[string]int{meta.ScopeRead: 1, meta.ScopeWrite: 2, meta.ScopeAdmin: 3}
+var scopeRank = map[string]int{meta.ScopeRead: 1, meta.ScopeEdge: 2, meta.ScopeWrite: 3, meta.ScopeAdmin: 4}
 
 // ValidScope reports whether s names a scope.
 func ValidScope(s string) bool { return scopeRank[s] > 0 }
@@ -74,6 +74,12 @@ func (p *Principal) Allows(scope, repo string) bool {
 		return true
 	}
 	return repo != "" && slices.Contains(p.Repos, repo)
+}
+
+// HasScope reports whether the principal's scope includes scope, whatever
+// repositories it is limited to.
+func (p *Principal) HasScope(scope string) bool {
+	return p != nil && scopeRank[p.Scope] >= scopeRank[scope] && scopeRank[scope] > 0
 }
 
 // Authenticator resolves request credentials to principals.

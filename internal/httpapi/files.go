@@ -31,6 +31,10 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, fmt.Errorf("%w: %s", errNotFound, p))
 		return
 	}
+	if kind, err := s.svc.RepoKind(r.Context(), repoName); err == nil && kind == meta.KindProxy {
+		s.serveProxy(w, r, repoName, p)
+		return
+	}
 	obj, err := s.svc.Lookup(r.Context(), repoName, p)
 	if errors.Is(err, repo.ErrObjectNotFound) {
 		if s.clientConfig(w, r, repoName, p) {

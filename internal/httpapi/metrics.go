@@ -21,6 +21,12 @@ type Metrics struct {
 	publishes   *prometheus.HistogramVec
 	generations *prometheus.GaugeVec
 	watchFiles  *prometheus.CounterVec
+	proxy       proxyMetrics
+}
+
+// proxyMetrics are the proxy repositories' collectors.
+type proxyMetrics struct {
+	requests, bytes, upstreamErrors, stale *prometheus.CounterVec
 }
 
 // NewMetrics creates and registers the collectors.
@@ -52,6 +58,21 @@ func NewMetrics() *Metrics {
 			Name: "packyard_watch_files_total", Help: "Files handled in drop folders by repository and result (imported, identical, rejected, retry).",
 		}, []string{"repo", "result"}),
 	}
+	m.proxy = proxyMetrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "packyard_proxy_requests_total", Help: "Proxy repository requests by result (hit, miss, coalesced, revalidated, stale, not_found, error).",
+		}, []string{"repo", "result"}),
+		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "packyard_proxy_bytes_total", Help: "Proxy repository bytes received from upstreams and peers, and served to clients (kind upstream, peer, served).",
+		}, []string{"repo", "kind"}),
+		upstreamErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "packyard_proxy_upstream_errors_total", Help: "Failed requests to a proxy repository's upstreams, by upstream.",
+		}, []string{"repo", "upstream"}),
+		stale: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "packyard_proxy_stale_total", Help: "Cached files served stale because no upstream could be reached.",
+		}, []string{"repo"}),
+	}
+	m.reg.MustRegister(m.proxy.requests, m.proxy.bytes, m.proxy.upstreamErrors, m.proxy.stale)
 	m.reg.MustRegister(m.requests, m.latency, m.uploads, m.visible, m.publishes, m.generations, m.watchFiles,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -78,6 +99,24 @@ func (m *Metrics) Published(repo string, number int64, d time.Duration) {
 
 // WatchFile implements watch.Metrics.
 func (m *Metrics) WatchFile(repo, result string) { m.watchFiles.WithLabelValues(repo, result).Inc() }
+
+// ProxyRequest implements proxy.Metrics.
+func (m *Metrics) ProxyRequest(repo, result string) {
+	m.proxy.requests.WithLabelValues(repo, result).Inc()
+	if result == "stale" {
+		m.proxy.stale.WithLabelValues(repo).Inc()
+	}
+}
+
+// ProxyBytes implements proxy.Metrics.
+func (m *Metrics) ProxyBytes(repo, kind string, n int64) {
+	m.proxy.bytes.WithLabelValues(repo, kind).Add(float64(n))
+}
+
+// ProxyUpstreamError implements proxy.Metrics.
+func (m *Metrics) ProxyUpstreamError(repo, upstream string) {
+	m.proxy.upstreamErrors.WithLabelValues(repo, upstream).Inc()
+}
 
 func (m *Metrics) observe(route, method string, code int, d time.Duration) {
 	m.requests.WithLabelValues(route, method, strconv.Itoa(code)).Inc()

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/packyard/packyard/internal/auth"
+	"github.com/packyard/packyard/internal/proxy"
 	"github.com/packyard/packyard/internal/repo"
 	"github.com/packyard/packyard/internal/sign"
 )
@@ -31,6 +32,8 @@ type Options struct {
 	Keys *sign.Keyring
 	// DefaultKey names the key new repositories are signed with.
 	DefaultKey string
+	// Proxy serves proxy repositories (nil: their files answer 404).
+	Proxy *proxy.Proxy
 }
 
 // Server holds the handlers' dependencies.

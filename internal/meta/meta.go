@@ -174,7 +174,10 @@ type GenerationEventData struct {
 
 // Token scopes, each including the ones before it.
 const (
-	ScopeRead  = "read"
+	ScopeRead = "read"
+	// ScopeEdge is an edge agent's: it reads everything and reports its
+	// position, but writes no package.
+	ScopeEdge  = "edge"
 	ScopeWrite = "write"
 	ScopeAdmin = "admin"
 )
@@ -268,8 +271,9 @@ type Store interface {
 	// Fragments returns the fragments of the given packages of a repository
 	// (live or removed), keyed by package ID; unknown IDs are left out.
 	Fragments(ctx context.Context, repoID int64, ids []int64) (map[int64]map[string][]byte, error)
-	// DigestReferenced reports whether any package (live or removed) or
-	// retained generation names the blob digest (as a file or a part).
+	// DigestReferenced reports whether any package (live or removed),
+	// retained generation (as a file or a part) or proxy cache record
+	// names the blob digest.
 	DigestReferenced(ctx context.Context, digest string) (bool, error)
 	// WalkReferences calls fn for every blob digest that DigestReferenced
 	// would report, possibly more than once each, and stops at fn's first
@@ -308,8 +312,90 @@ type Store interface {
 	// TouchToken records that a token was used at t.
 	TouchToken(ctx context.Context, id int64, t time.Time) error
 
+	// EdgeStore keeps the edge agents' reported positions.
+	EdgeStore
+
+	// Proxy cache records (proxy repositories): see ProxyFile.
+	ProxyStore
+
 	// Close releases the store.
 	Close() error
+}
+
+// ProxyFile records one file that a proxy repository holds in its cache:
+// the blob served at Path, and what the upstream said about it. Proxy
+// files are local cache state, not part of the change feed.
+type ProxyFile struct {
+	RepoID int64
+	// Path is relative to the repository root, as clients request it.
+	Path string
+	// Digest is the blob (hex sha256) and Size its length.
+	Digest      string
+	Size        int64
+	ContentType string
+	// ETag and LastModified are the upstream's validators, sent back in a
+	// conditional GET when a pointer file is revalidated ("" if none).
+	ETag         string
+	LastModified string
+	// Source is the upstream or peer URL the file came from.
+	Source string
+	// FetchedAt is when the file was last fetched or revalidated.
+	FetchedAt time.Time
+	// UsedAt is when a client last received the file (for LRU eviction);
+	// TouchProxyFile moves it.
+	UsedAt time.Time
+	// Fragments is the digest of a blob holding a cached package's
+	// rendered index entries (union proxies), "" for none; GC keeps it.
+	Fragments string
+}
+
+// ProxyStore persists proxy repositories' cache records.
+type ProxyStore interface {
+	// PutProxyFiles records files of a repository's cache, replacing any
+	// record at the same path, in one transaction: a pointer file and the
+	// index files it names become visible together. ErrNotFound if the
+	// repository does not exist.
+	PutProxyFiles(ctx context.Context, repoID int64, files []ProxyFile) error
+	// GetProxyFile returns the record at path, or ErrNotFound.
+	GetProxyFile(ctx context.Context, repoID int64, path string) (*ProxyFile, error)
+	// TouchProxyFile sets a record's FetchedAt (when not zero: revalidated
+	// upstream) and UsedAt (when not zero: served). ErrNotFound if none.
+	TouchProxyFile(ctx context.Context, repoID int64, path string, fetched, used time.Time) error
+	// ListProxyFiles calls fn for every record of a repository, by path,
+	// and stops at fn's first error.
+	ListProxyFiles(ctx context.Context, repoID int64, fn func(*ProxyFile) error) error
+	// DeleteProxyFile removes a record, or returns ErrNotFound. The blob
+	// stays for GC, which keeps blobs that any record names.
+	DeleteProxyFile(ctx context.Context, repoID int64, path string) error
+}
+
+// Edge is what an edge agent (packyard agent) last reported to the origin.
+// Edges are not part of the change feed.
+type Edge struct {
+	// Name is the edge's identity (its token's name); unique.
+	Name    string
+	Version string
+	// Repos maps each followed repository to the generation the edge
+	// serves (0: none yet).
+	Repos map[string]int64
+	// LastSync is when the edge last finished a sync; zero if never.
+	LastSync time.Time
+	// LastSeen is when the origin received the report.
+	LastSeen time.Time
+	// Address is where the report came from (the client address).
+	Address string
+	// LastError is the edge's last sync error, "" when it is healthy.
+	LastError string
+}
+
+// EdgeStore persists edge reports.
+type EdgeStore interface {
+	// PutEdge creates or replaces the record of the edge named e.Name.
+	PutEdge(ctx context.Context, e *Edge) error
+	// ListEdges returns every edge ordered by name.
+	ListEdges(ctx context.Context) ([]Edge, error)
+	// DeleteEdge removes an edge's record, or returns ErrNotFound.
+	DeleteEdge(ctx context.Context, name string) error
 }
 
 // EventWatcher is implemented by stores that several packyard processes,
@@ -339,7 +425,7 @@ type PublishLocker interface {
 // CopyTables lists, parents first, the tables a TableCopier copies. Both
 // backends keep the same tables and columns, holding only integers, text
 // and bytes, so that rows move between them unchanged.
-var CopyTables = []string{"repos", "packages", "package_fragments", "generations", "generation_files", "events", "tokens"}
+var CopyTables = []string{"repos", "packages", "package_fragments", "generations", "generation_files", "events", "tokens", "edges", "proxy_files"}
 
 // CopyKeys is the primary key of each table of CopyTables: ExportRows
 // returns rows in this order on every backend.
@@ -351,6 +437,8 @@ var CopyKeys = map[string]string{
 	"generation_files":  "repo_id, number, path",
 	"events":            "seq",
 	"tokens":            "id",
+	"proxy_files":       "repo_id, path",
+	"edges":             "name",
 }
 
 // TableCopier is implemented by stores that can be copied row for row into

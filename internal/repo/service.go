@@ -181,6 +181,17 @@ func (s *Service) Format(name string) (format.Format, bool) {
 	return f, ok
 }
 
+// RepoKind returns a repository's kind as the read path holds it in
+// memory (a kind never changes), so that dispatching a read by kind costs
+// no query.
+func (s *Service) RepoKind(ctx context.Context, name string) (string, error) {
+	v, err := s.views.get(ctx, name)
+	if err != nil {
+		return "", err
+	}
+	return v.repo.Kind, nil
+}
+
 // RepoSpec is what a caller gives to create a repository.
 type RepoSpec struct {
 	Name   string
@@ -212,8 +223,8 @@ func (s *Service) CreateRepo(ctx context.Context, spec RepoSpec) (*meta.Repo, er
 	if _, ok := s.formats[spec.Format]; !ok {
 		return nil, fmt.Errorf("%w: format %q is not supported (supported: %s)", ErrInvalidRepo, spec.Format, s.formatNames())
 	}
-	if spec.Kind != meta.KindHosted {
-		return nil, fmt.Errorf("%w: kind %q is not supported yet (supported: hosted)", ErrInvalidRepo, spec.Kind)
+	if spec.Kind != meta.KindHosted && spec.Kind != meta.KindProxy {
+		return nil, fmt.Errorf("%w: kind %q is not supported (supported: hosted, proxy)", ErrInvalidRepo, spec.Kind)
 	}
 	cfg := []byte(spec.Config)
 	if t := bytes.TrimSpace(cfg); len(t) == 0 || string(t) == "null" {
@@ -221,8 +232,21 @@ func (s *Service) CreateRepo(ctx context.Context, spec RepoSpec) (*meta.Repo, er
 		// decode to a nil map that cannot take the default key.
 		cfg = []byte("{}")
 	}
-	cfg, err := s.withDefaultKey(cfg)
+	st, err := parseSettings(cfg)
 	if err != nil {
+		return nil, err
+	}
+	// A passthrough proxy serves its upstream's signatures: it signs
+	// nothing, so it takes no default key.
+	if spec.Kind != meta.KindProxy || st.Mode == ModeUnion {
+		if cfg, err = s.withDefaultKey(cfg); err != nil {
+			return nil, err
+		}
+		if st, err = parseSettings(cfg); err != nil {
+			return nil, err
+		}
+	}
+	if err := checkKind(spec.Kind, spec.Format, st); err != nil {
 		return nil, err
 	}
 	r := &meta.Repo{Name: spec.Name, Format: spec.Format, Kind: spec.Kind, Config: cfg}
@@ -396,6 +420,9 @@ func (s *Service) writeRepoConfig(ctx context.Context, name string, patch []byte
 	}
 	st, err := parseSettings(cfg)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkKind(r.Kind, r.Format, st); err != nil {
 		return nil, err
 	}
 	if err := s.checkKeys(st); err != nil {

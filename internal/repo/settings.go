@@ -5,9 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -43,6 +45,137 @@ type Settings struct {
 	// a <distribution>/ folder ("main" when empty).
 	DefaultDistribution string `json:"default_distribution,omitempty"`
 	DefaultComponent    string `json:"default_component,omitempty"`
+
+	ProxySettings
+}
+
+// ProxySettings are the settings of a proxy repository (docs/proxy.md).
+type ProxySettings struct {
+	// Upstreams are the base URLs the proxy fetches from, tried in order.
+	Upstreams []string `json:"upstreams,omitempty"`
+	// Peers are other packyard nodes (base URLs) asked first, cache-only,
+	// for the same repository name.
+	Peers []string `json:"peers,omitempty"`
+	// MaxAge is how long a pointer file (repomd.xml, InRelease, NAME.db)
+	// is served before it is revalidated upstream ("5m" when empty).
+	MaxAge string `json:"max_age,omitempty"`
+	// UpstreamTimeout bounds connecting to an upstream and waiting for its
+	// response headers, and each pause in a body ("30s" when empty).
+	UpstreamTimeout string `json:"upstream_timeout,omitempty"`
+	// Mode is "passthrough" (the default): upstream metadata is served
+	// verbatim; or "union" (rpm): upstream metadata merged with every
+	// package the cache ever stored, signed with the repository's keys.
+	Mode string `json:"mode,omitempty"`
+	// MaxCacheSize caps the bytes of cached package files ("50G"; empty
+	// for no cap): past it the least recently used packages are evicted.
+	MaxCacheSize string `json:"max_cache_size,omitempty"`
+}
+
+// ParseSize reads a size in bytes with an optional binary suffix (K, M,
+// G, T; "50G").
+func ParseSize(s string) (int64, error) {
+	t := strings.TrimSuffix(strings.ToUpper(strings.TrimSpace(s)), "B")
+	if len(t) > 1 && t[len(t)-1] == 'I' { // KiB, MiB, …
+		t = t[:len(t)-1]
+	}
+	mult := int64(1)
+	if n := len(t); n > 0 {
+		switch t[n-1] {
+		case 'K':
+			mult = 1 << 10
+		case 'M':
+			mult = 1 << 20
+		case 'G':
+			mult = 1 << 30
+		case 'T':
+			mult = 1 << 40
+		}
+		if mult > 1 {
+			t = strings.TrimSpace(t[:n-1])
+		}
+	}
+	v, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || v <= 0 || v > (1<<62)/mult {
+		return 0, fmt.Errorf("%q is not a size such as 500M or 50G", s)
+	}
+	return v * mult, nil
+}
+
+// Proxy modes.
+const (
+	ModePassthrough = "passthrough"
+	ModeUnion       = "union"
+)
+
+// checkKind checks the settings that depend on a repository's kind (and
+// format).
+func checkKind(kind, format string, st Settings) error {
+	if kind != meta.KindProxy {
+		if len(st.Upstreams) > 0 || len(st.Peers) > 0 || st.MaxAge != "" || st.Mode != "" || st.UpstreamTimeout != "" || st.MaxCacheSize != "" {
+			return fmt.Errorf("%w: upstreams, peers, max_age, upstream_timeout, mode and max_cache_size are settings of proxy repositories (create one with --kind proxy)", ErrInvalidRepo)
+		}
+		return nil
+	}
+	if len(st.Upstreams) == 0 {
+		return fmt.Errorf("%w: a proxy repository needs at least one upstream URL (--upstream https://mirror.example/fedora/)", ErrInvalidRepo)
+	}
+	for _, list := range []struct {
+		key  string
+		urls []string
+	}{{"upstreams", st.Upstreams}, {"peers", st.Peers}} {
+		seen := map[string]bool{}
+		for _, u := range list.urls {
+			pu, err := url.Parse(u)
+			if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" || pu.RawQuery != "" || pu.Fragment != "" || pu.User != nil {
+				return fmt.Errorf("%w: %s: %q must be an http:// or https:// URL without query, fragment or credentials", ErrInvalidRepo, list.key, u)
+			}
+			if seen[strings.TrimSuffix(u, "/")] {
+				return fmt.Errorf("%w: %s: %q is listed twice", ErrInvalidRepo, list.key, u)
+			}
+			seen[strings.TrimSuffix(u, "/")] = true
+		}
+	}
+	for key, v := range map[string]string{"max_age": st.MaxAge, "upstream_timeout": st.UpstreamTimeout} {
+		if v == "" {
+			continue
+		}
+		if d, err := time.ParseDuration(v); err != nil || d < 0 {
+			return fmt.Errorf("%w: %s %q must be a duration such as 5m or 30s", ErrInvalidRepo, key, v)
+		}
+	}
+	if st.MaxCacheSize != "" {
+		if _, err := ParseSize(st.MaxCacheSize); err != nil {
+			return fmt.Errorf("%w: max_cache_size: %v", ErrInvalidRepo, err)
+		}
+	}
+	switch st.Mode {
+	case "", ModePassthrough:
+	case ModeUnion:
+		if format != meta.FormatRPM {
+			return fmt.Errorf("%w: mode union is built for rpm proxy repositories only so far; use passthrough for %s", ErrInvalidRepo, format)
+		}
+		if len(st.KeyNames()) == 0 {
+			return fmt.Errorf("%w: mode union re-signs the merged metadata: name a signing key (--key) or give the server a default key", ErrInvalidRepo)
+		}
+	default:
+		return fmt.Errorf("%w: mode %q must be passthrough or union", ErrInvalidRepo, st.Mode)
+	}
+	if st.Mode != ModeUnion && len(st.KeyNames()) > 0 {
+		return fmt.Errorf("%w: a passthrough proxy serves its upstream's signatures and signs nothing: remove keys, or use mode union", ErrInvalidRepo)
+	}
+	return nil
+}
+
+// RepoSigner returns the signer and armored public keys of a repository
+// (nil, nil for an unsigned one), for services that sign metadata of their
+// own (union proxies).
+func (s *Service) RepoSigner(r *meta.Repo) (format.Signer, []byte, error) {
+	st, err := parseSettings(r.Config)
+	if err != nil {
+		return nil, nil, err
+	}
+	sg, asc, _, err := s.signing(st)
+	return sg, asc, err
 }
 
 var archRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)

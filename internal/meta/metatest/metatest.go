@@ -56,7 +56,9 @@ func Run(t *testing.T, newStore func(t *testing.T) meta.Store) {
 		{"ConcurrentAddPackage", testConcurrentAddPackage},
 		{"ConcurrentDuplicate", testConcurrentDuplicate},
 		{"Tokens", testTokens},
+		{"Edges", testEdges},
 		{"DeleteRepoCascades", testDeleteRepoCascades},
+		{"ProxyFiles", testProxyFiles},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

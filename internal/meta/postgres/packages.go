@@ -454,7 +454,8 @@ func (s *Store) DigestReferenced(ctx context.Context, digest string) (bool, erro
 	err := s.read(ctx, func() error {
 		return s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM packages WHERE digest = $1)
 			OR EXISTS (SELECT 1 FROM generation_files WHERE digest = $1)
-			OR EXISTS (SELECT 1 FROM generation_files WHERE strpos(parts, $1) > 0)`, digest).Scan(&ref)
+			OR EXISTS (SELECT 1 FROM generation_files WHERE strpos(parts, $1) > 0)
+			OR EXISTS (SELECT 1 FROM proxy_files WHERE digest = $1 OR fragments = $1)`, digest).Scan(&ref)
 	})
 	if err != nil {
 		return false, fmt.Errorf("is blob %s referenced: %w", digest, dbErr(err))
@@ -465,7 +466,7 @@ func (s *Store) DigestReferenced(ctx context.Context, digest string) (bool, erro
 // WalkReferences lists the digests of every package and of every file and
 // part of every retained generation.
 func (s *Store) WalkReferences(ctx context.Context, fn func(digest string) error) error {
-	for _, q := range []string{`SELECT digest, '' FROM packages`, `SELECT digest, parts FROM generation_files`} {
+	for _, q := range []string{`SELECT digest, '' FROM packages`, `SELECT digest, parts FROM generation_files`, `SELECT digest, '' FROM proxy_files`, `SELECT fragments, '' FROM proxy_files WHERE fragments <> ''`} {
 		// A retry after a lost connection lists some digests twice,
 		// which fn must take anyway.
 		err := s.read(ctx, func() error {

@@ -406,7 +406,8 @@ func (s *Store) DigestReferenced(ctx context.Context, digest string) (bool, erro
 	var ref bool
 	err := s.r.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM packages WHERE digest = $1)
 		OR EXISTS (SELECT 1 FROM generation_files WHERE digest = $1)
-		OR EXISTS (SELECT 1 FROM generation_files WHERE parts LIKE '%' || $1 || '%')`, digest).Scan(&ref)
+		OR EXISTS (SELECT 1 FROM generation_files WHERE parts LIKE '%' || $1 || '%')
+		OR EXISTS (SELECT 1 FROM proxy_files WHERE digest = $1 OR fragments = $1)`, digest).Scan(&ref)
 	if err != nil {
 		return false, fmt.Errorf("is blob %s referenced: %w", digest, err)
 	}
@@ -416,7 +417,7 @@ func (s *Store) DigestReferenced(ctx context.Context, digest string) (bool, erro
 // WalkReferences lists the digests of every package and of every file and
 // part of every retained generation.
 func (s *Store) WalkReferences(ctx context.Context, fn func(digest string) error) error {
-	for _, q := range []string{`SELECT digest, '' FROM packages`, `SELECT digest, parts FROM generation_files`} {
+	for _, q := range []string{`SELECT digest, '' FROM packages`, `SELECT digest, parts FROM generation_files`, `SELECT digest, '' FROM proxy_files`, `SELECT fragments, '' FROM proxy_files WHERE fragments <> ''`} {
 		if err := s.walkRefs(ctx, q, fn); err != nil {
 			return fmt.Errorf("list referenced blobs: %w", err)
 		}

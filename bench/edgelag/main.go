@@ -1,0 +1,346 @@
+// Command edgelag measures edge replication (packyard agent): how long a
+// fresh edge takes to copy a repository of N packages, next to `rsync -a`
+// of the same tree over loopback (an rsync daemon) in the same run; the
+// replication lag of single uploads (upload answered at the origin → the
+// edge serves the new repomd.xml), p50/p95/p99; and the origin's CPU and
+// memory while that many agents follow it. It prints a markdown report.
+//
+//	go run ./bench/corpus -n 20100 -out C
+//	go run ./bench/edgelag -corpus C -packyard BIN [-n 20000] [-uploads 100] [-agents 20]
+//
+// rsync must be installed (Debian package rsync).
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/packyard/packyard/bench/internal/corpus"
+	"github.com/packyard/packyard/bench/internal/proc"
+	"github.com/packyard/packyard/bench/internal/server"
+	"github.com/packyard/packyard/bench/internal/stats"
+)
+
+type config struct {
+	corpus, bin, work, out string
+	n, uploads, agents     int
+}
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
+}
+
+func fatal(err error) {
+	fmt.Fprintln(os.Stderr, "edgelag:", err)
+	os.Exit(1)
+}
+
+func main() {
+	c := &config{}
+	flag.StringVar(&c.corpus, "corpus", "", "corpus directory written by bench/corpus (required; at least n+uploads packages)")
+	flag.StringVar(&c.bin, "packyard", "", "packyard binary (required)")
+	flag.StringVar(&c.work, "work", "", "scratch directory (default: a new temporary directory, removed afterwards)")
+	flag.StringVar(&c.out, "out", "", "also write the markdown report to this file")
+	flag.IntVar(&c.n, "n", 20000, "packages in the repository a fresh edge copies")
+	flag.IntVar(&c.uploads, "uploads", 100, "single uploads whose replication lag is measured")
+	flag.IntVar(&c.agents, "agents", 20, "agents following the origin while the lag is measured")
+	flag.Parse()
+	if c.corpus == "" || c.bin == "" || c.agents < 1 {
+		fatal(fmt.Errorf("-corpus and -packyard are required, -agents at least 1"))
+	}
+	if c.work == "" {
+		d, err := os.MkdirTemp("", "edgelag-")
+		if err != nil {
+			fatal(err)
+		}
+		defer os.RemoveAll(d)
+		c.work = d
+	}
+	report, err := run(c)
+	if err != nil {
+		fatal(err)
+	}
+	fmt.Print(report)
+	if c.out != "" {
+		if err := os.WriteFile(c.out, []byte(report), 0o644); err != nil {
+			fatal(err)
+		}
+	}
+}
+
+// loadCorpus returns the first n files of a bench/corpus directory.
+func loadCorpus(dir string, n int) ([]corpus.File, error) {
+	f, err := os.Open(filepath.Join(dir, "MANIFEST"))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var files []corpus.File
+	sc := bufio.NewScanner(f)
+	for sc.Scan() && len(files) < n {
+		p := filepath.Join(dir, "rpms", sc.Text())
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, err
+		}
+		sum := sha256.Sum256(b)
+		files = append(files, corpus.File{Name: sc.Text(), Path: p, SHA256: hex.EncodeToString(sum[:]), Size: int64(len(b))})
+	}
+	if len(files) < n {
+		return nil, fmt.Errorf("corpus %s has %d packages, want %d", dir, len(files), n)
+	}
+	return files, sc.Err()
+}
+
+// agent is a running `packyard agent`.
+type agent struct {
+	cmd  *exec.Cmd
+	root string
+	url  string
+	done chan error
+}
+
+func startAgent(c *config, origin, name, token string, i int) (*agent, error) {
+	dir := filepath.Join(c.work, fmt.Sprintf("agent-%02d", i))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	a := &agent{root: filepath.Join(dir, "root"), done: make(chan error, 1)}
+	addr, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	a.url = "http://" + addr
+	cfg := fmt.Sprintf("origin = %q\nname = %q\ntoken = %q\nrepos = [\"edge\"]\nroot_dir = %q\nstate_db = %q\nlisten = %q\nfull_sync_interval = 0\n",
+		origin, name, token, a.root, filepath.Join(dir, "state.db"), addr)
+	if err := os.WriteFile(filepath.Join(dir, "agent.toml"), []byte(cfg), 0o600); err != nil {
+		return nil, err
+	}
+	lf, err := os.Create(filepath.Join(dir, "agent.log"))
+	if err != nil {
+		return nil, err
+	}
+	a.cmd = exec.Command(c.bin, "agent", "--config", filepath.Join(dir, "agent.toml"), "--log-format", "json")
+	a.cmd.Stdout, a.cmd.Stderr = lf, lf
+	a.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	if err := a.cmd.Start(); err != nil {
+		lf.Close()
+		return nil, err
+	}
+	go func() { a.done <- a.cmd.Wait(); lf.Close() }()
+	return a, nil
+}
+
+func (a *agent) stop() {
+	_ = a.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-a.done:
+	case <-time.After(15 * time.Second):
+		_ = a.cmd.Process.Kill()
+		<-a.done
+	}
+}
+
+// served returns the generation the agent serves of the repository "edge".
+func (a *agent) served() int64 {
+	resp, err := http.Get(a.url + "/healthz")
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	var st struct {
+		Repos map[string]int64 `json:"repos"`
+	}
+	if json.NewDecoder(resp.Body).Decode(&st) != nil {
+		return 0
+	}
+	return st.Repos["edge"]
+}
+
+func (a *agent) waitGeneration(gen int64, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for a.served() < gen {
+		select {
+		case err := <-a.done:
+			return fmt.Errorf("agent exited: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("agent at %s did not reach generation %d within %s", a.url, gen, limit)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	return nil
+}
+
+func freePort() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+func run(c *config) (string, error) {
+	files, err := loadCorpus(c.corpus, c.n+c.uploads+1)
+	if err != nil {
+		return "", err
+	}
+	srv, err := server.Start(c.bin, filepath.Join(c.work, "origin"), filepath.Join(c.work, "origin.log"))
+	if err != nil {
+		return "", err
+	}
+	defer srv.Stop()
+	cl := server.NewClient(srv, "edge", 16)
+	ctx := context.Background()
+	if _, err := cl.API.CreateRepo(ctx, "edge", "rpm", "hosted", nil); err != nil {
+		return "", err
+	}
+	logf("preloading %d packages", c.n)
+	if err := cl.Preload(files[:c.n], nil, 8, logf); err != nil {
+		return "", err
+	}
+	// An upload that waits is published with everything stored before it.
+	res, err := cl.Upload(ctx, files[c.n], nil, true)
+	if err != nil {
+		return "", err
+	}
+	gen := res.Generation
+
+	var b strings.Builder
+	fmt.Fprintf(&b, "## Edge replication (bench/edgelag)\n\nRun: %s, N = %s packages, %d single uploads, %d agents.\n\n| measurement | result |\n| --- | --- |\n",
+		time.Now().UTC().Format("2006-01-02 15:04 UTC"), stats.Thousands(c.n+1), c.uploads, c.agents)
+
+	// Fresh edge.
+	tokens := make([]string, c.agents)
+	for i := range tokens {
+		t, err := cl.API.CreateToken(ctx, fmt.Sprintf("edge-%02d", i), "edge", nil)
+		if err != nil {
+			return "", err
+		}
+		tokens[i] = t.Token
+	}
+	start := time.Now()
+	first, err := startAgent(c, srv.Base, "edge-00", tokens[0], 0)
+	if err != nil {
+		return "", err
+	}
+	defer first.stop()
+	if err := first.waitGeneration(gen, time.Hour); err != nil {
+		return "", err
+	}
+	fresh := time.Since(start)
+	logf("fresh edge: %s", fresh)
+	rs, err := rsyncLoopback(c, first.root)
+	if err != nil {
+		return "", err
+	}
+	fmt.Fprintf(&b, "| fresh edge copies the repository (agent start → serving the generation) | %s |\n", stats.Secs(fresh))
+	fmt.Fprintf(&b, "| `rsync -a rsync://127.0.0.1/…` of the same tree into an empty directory | %s |\n", stats.Secs(rs))
+	fmt.Fprintf(&b, "| fresh edge ÷ rsync | %s |\n", stats.FmtRatio(stats.Ratio(fresh, rs)))
+
+	// More agents, all caught up before the lag is measured.
+	all := []*agent{first}
+	for i := 1; i < c.agents; i++ {
+		a, err := startAgent(c, srv.Base, fmt.Sprintf("edge-%02d", i), tokens[i], i)
+		if err != nil {
+			return "", err
+		}
+		defer a.stop()
+		all = append(all, a)
+	}
+	for _, a := range all {
+		if err := a.waitGeneration(gen, time.Hour); err != nil {
+			return "", err
+		}
+	}
+	cpu0, err := proc.CPUTime(srv.PID())
+	if err != nil {
+		return "", err
+	}
+	t0 := time.Now()
+	var lags stats.Samples
+	for i := 0; i < c.uploads; i++ {
+		r, err := cl.Upload(ctx, files[c.n+1+i], nil, true)
+		if err != nil {
+			return "", err
+		}
+		answered := time.Now()
+		if err := first.waitGeneration(r.Generation, time.Minute); err != nil {
+			return "", err
+		}
+		lags = append(lags, time.Since(answered))
+	}
+	elapsed := time.Since(t0)
+	cpu1, err := proc.CPUTime(srv.PID())
+	if err != nil {
+		return "", err
+	}
+	mem, err := proc.ReadMem(srv.PID())
+	if err != nil {
+		return "", err
+	}
+	fmt.Fprintf(&b, "| replication lag, upload answered → edge serves the new repomd.xml, p50 / p95 / p99 / max | %s / %s / %s / %s |\n",
+		stats.MS(lags.P50()), stats.MS(lags.P95()), stats.MS(lags.Quantile(0.99)), stats.MS(lags.Max()))
+	fmt.Fprintf(&b, "| origin CPU (user+sys) during the uploads with %d agents following | %s in %s (%.0f%% of one core) |\n",
+		c.agents, stats.Secs(cpu1-cpu0), stats.Secs(elapsed), 100*(cpu1-cpu0).Seconds()/elapsed.Seconds())
+	fmt.Fprintf(&b, "| origin VmRSS / VmHWM after them | %s / %s |\n", stats.MiB(mem.RSS), stats.MiB(mem.HWM))
+	return b.String(), nil
+}
+
+// rsyncLoopback serves dir with an rsync daemon on a loopback port and
+// times `rsync -a` of it into an empty directory.
+func rsyncLoopback(c *config, dir string) (time.Duration, error) {
+	bin, err := exec.LookPath("rsync")
+	if err != nil {
+		return 0, fmt.Errorf("rsync not found (Debian package rsync): %w", err)
+	}
+	addr, err := freePort()
+	if err != nil {
+		return 0, err
+	}
+	_, port, _ := net.SplitHostPort(addr)
+	conf := filepath.Join(c.work, "rsyncd.conf")
+	if err := os.WriteFile(conf, []byte(fmt.Sprintf("use chroot = no\nlog file = %s\npid file = %s\n[tree]\npath = %s\nread only = yes\n",
+		filepath.Join(c.work, "rsyncd.log"), filepath.Join(c.work, "rsyncd.pid"), dir)), 0o644); err != nil {
+		return 0, err
+	}
+	d := exec.Command(bin, "--daemon", "--no-detach", "--address", "127.0.0.1", "--port", port, "--config", conf)
+	d.Stdout, d.Stderr = io.Discard, io.Discard
+	if err := d.Start(); err != nil {
+		return 0, err
+	}
+	defer func() { _ = d.Process.Kill(); _ = d.Wait() }()
+	for i := 0; ; i++ {
+		if conn, err := net.Dial("tcp", addr); err == nil {
+			conn.Close()
+			break
+		}
+		if i > 500 {
+			return 0, fmt.Errorf("rsync daemon did not listen on %s", addr)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	dst := filepath.Join(c.work, "rsync-copy")
+	start := time.Now()
+	out, err := exec.Command(bin, "-a", "rsync://"+addr+"/tree/", dst+"/").CombinedOutput()
+	if err != nil {
+		return 0, fmt.Errorf("rsync: %v: %s", err, out)
+	}
+	return time.Since(start), nil
+}

@@ -1,0 +1,221 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// tmpPrefix starts the name of every temporary file the agent writes; a
+// crash may leave some behind, which the next full sync deletes.
+const tmpPrefix = ".packyard-agent-"
+
+// ErrDigestMismatch means bytes from the origin do not have the digest or
+// size the generation's file list gives them: they are never written into
+// the tree.
+var ErrDigestMismatch = errors.New("digest mismatch")
+
+// tmpFile is a verified file waiting to be renamed into place.
+type tmpFile struct {
+	name string // the temporary file, in the destination's directory
+	dst  string
+}
+
+// createTemp creates a temporary file in dst's directory.
+func createTemp(dst string) (*os.File, error) {
+	dir := filepath.Dir(dst)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	var rnd [8]byte
+	_, _ = rand.Read(rnd[:])
+	return os.OpenFile(filepath.Join(dir, tmpPrefix+hex.EncodeToString(rnd[:])+".tmp"), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+}
+
+// writeVerified copies r into a temporary file beside dst, checking that
+// it is exactly size bytes with the sha256 digest, and syncs it. On any
+// error nothing is left behind.
+func writeVerified(dst string, r io.Reader, digest string, size int64) (*tmpFile, error) {
+	f, err := createTemp(dst)
+	if err != nil {
+		return nil, err
+	}
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(f, h), io.LimitReader(r, size+1))
+	if err == nil && (n != size || hex.EncodeToString(h.Sum(nil)) != digest) {
+		err = fmt.Errorf("%w: got %d bytes with sha256 %s, want %d bytes with sha256 %s", ErrDigestMismatch, n, hex.EncodeToString(h.Sum(nil)), size, digest)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return nil, err
+	}
+	return &tmpFile{name: f.Name(), dst: dst}, nil
+}
+
+// copyTemp makes another verified temporary file for dst with the bytes of
+// an existing one.
+func copyTemp(src *tmpFile, dst string, digest string, size int64) (*tmpFile, error) {
+	f, err := os.Open(src.name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return writeVerified(dst, f, digest, size)
+}
+
+// place renames a verified temporary file over its destination (atomic:
+// a reader sees the old file or the new one) and returns its size and
+// modification time.
+func (t *tmpFile) place() (int64, time.Time, error) {
+	if err := os.Rename(t.name, t.dst); err != nil {
+		os.Remove(t.name)
+		return 0, time.Time{}, err
+	}
+	st, err := os.Stat(t.dst)
+	if err != nil {
+		return 0, time.Time{}, err
+	}
+	return st.Size(), st.ModTime(), nil
+}
+
+func (t *tmpFile) discard() { os.Remove(t.name) }
+
+// bumpMTime dates the temporary file at least one second after the file it
+// replaces. Static servers send a pointer file's modification time as
+// Last-Modified, in whole seconds, and pacman and apt revalidate with
+// If-Modified-Since alone: a new repomd.xml, InRelease or NAME.db written
+// within the same second as the old one would be answered 304.
+func (t *tmpFile) bumpMTime(now time.Time) error {
+	mt := now
+	if old, err := os.Stat(t.dst); err == nil {
+		if floor := old.ModTime().Truncate(time.Second).Add(time.Second); mt.Before(floor) {
+			mt = floor
+		}
+	}
+	return os.Chtimes(t.name, mt, mt)
+}
+
+// hashFile returns the hex sha256 of a file.
+func hashFile(p string) (string, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// syncDirs fsyncs directories so that the renames into them are durable.
+func syncDirs(dirs map[string]bool) error {
+	var errs []error
+	for d := range dirs {
+		f, err := os.Open(d)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if err := f.Sync(); err != nil {
+			errs = append(errs, fmt.Errorf("sync %s: %w", d, err))
+		}
+		f.Close()
+	}
+	return errors.Join(errs...)
+}
+
+// fetchFile downloads one file of a generation from the origin (its blob,
+// or its parts one after the other) into a verified temporary file beside
+// dst, retrying transient failures with backoff.
+func (a *Agent) fetchFile(ctx context.Context, f genFile, dst string) (*tmpFile, error) {
+	if f.Data != nil || (f.Size == 0 && len(f.Parts) == 0) {
+		return writeVerified(dst, bytes.NewReader(f.Data), f.Digest, f.Size)
+	}
+	var last error
+	delay := 200 * time.Millisecond
+	for attempt := 1; attempt <= 4; attempt++ {
+		t, err := a.fetchOnce(ctx, f, dst)
+		if err == nil {
+			return t, nil
+		}
+		last = err
+		if errors.Is(err, ErrDigestMismatch) {
+			a.metrics.verifyFailures.Inc()
+		}
+		if ctx.Err() != nil || (permanent(err) && !errors.Is(err, ErrDigestMismatch)) {
+			break
+		}
+		a.log.Warn("download failed, retrying", "path", f.Path, "digest", f.Digest, "attempt", attempt, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(delay):
+		}
+		delay *= 2
+	}
+	return nil, fmt.Errorf("download %s (sha256 %s): %w", f.Path, f.Digest, last)
+}
+
+func (a *Agent) fetchOnce(ctx context.Context, f genFile, dst string) (*tmpFile, error) {
+	parts := f.Parts
+	if len(parts) == 0 {
+		parts = []string{f.Digest}
+	}
+	pr, pw := io.Pipe()
+	go func() {
+		for _, d := range parts {
+			if !validDigest(d) {
+				pw.CloseWithError(fmt.Errorf("%w: part %q is not a sha256 digest", ErrDigestMismatch, d))
+				return
+			}
+			body, err := a.origin.blob(ctx, d)
+			if err != nil {
+				pw.CloseWithError(err)
+				return
+			}
+			a.metrics.blobRequests.Inc()
+			// Each part is checked on its own too, so that a bad part is
+			// named; the whole file is checked by writeVerified.
+			h := sha256.New()
+			n, err := io.Copy(io.MultiWriter(pw, h), io.LimitReader(body, f.Size+1))
+			body.Close()
+			a.metrics.bytes.Add(float64(n))
+			if err != nil {
+				pw.CloseWithError(err)
+				return
+			}
+			if got := hex.EncodeToString(h.Sum(nil)); got != d {
+				pw.CloseWithError(fmt.Errorf("%w: blob %s arrived with sha256 %s", ErrDigestMismatch, d, got))
+				return
+			}
+		}
+		pw.Close()
+	}()
+	t, err := writeVerified(dst, pr, f.Digest, f.Size)
+	pr.CloseWithError(errors.New("download abandoned"))
+	return t, err
+}
+
+func validDigest(d string) bool {
+	if len(d) != 64 {
+		return false
+	}
+	_, err := hex.DecodeString(d)
+	return err == nil && d == string(bytes.ToLower([]byte(d)))
+}

@@ -1,0 +1,58 @@
+package httpapi
+
+import (
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/packyard/packyard/internal/proxy"
+	"github.com/packyard/packyard/internal/repo"
+)
+
+// serveProxy serves GET/HEAD of a file of a proxy repository through the
+// proxy (internal/proxy), or the repository's client configuration file.
+func (s *Server) serveProxy(w http.ResponseWriter, r *http.Request, repoName, p string) {
+	rp, err := s.svc.GetRepo(r.Context(), repoName)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if s.opts.Proxy == nil {
+		s.writeError(w, r, errors.Join(errNotFound, errors.New("this server does not serve proxy repositories")))
+		return
+	}
+	st, err := repo.RepoSettings(rp)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	cfg := proxy.Config{Upstreams: st.Upstreams, Peers: st.Peers, Union: st.Mode == repo.ModeUnion}
+	cfg.MaxAge, _ = time.ParseDuration(st.MaxAge)
+	cfg.Timeout, _ = time.ParseDuration(st.UpstreamTimeout)
+	if st.MaxCacheSize != "" {
+		cfg.MaxSize, _ = repo.ParseSize(st.MaxCacheSize)
+	}
+	err = s.opts.Proxy.Serve(w, r, rp, cfg, p)
+	if err == nil || r.Context().Err() != nil {
+		return // served, or the client is gone
+	}
+	if errors.Is(err, proxy.ErrNotFound) && r.Header.Get(proxy.HeaderCacheOnly) == "" && s.clientConfig(w, r, repoName, p) {
+		return
+	}
+	status, code := http.StatusInternalServerError, "internal"
+	switch {
+	case errors.Is(err, proxy.ErrNotFound):
+		status, code = http.StatusNotFound, "not_found"
+	case errors.Is(err, proxy.ErrGatewayTimeout):
+		status, code = http.StatusGatewayTimeout, "upstream_timeout"
+	case errors.Is(err, proxy.ErrBadGateway):
+		status, code = http.StatusBadGateway, "upstream_failed"
+	default:
+		s.writeError(w, r, err)
+		return
+	}
+	if status != http.StatusNotFound {
+		s.log.Warn("proxy request failed", "repo", repoName, "path", p, "status", status, "err", err)
+	}
+	writeJSON(w, status, apiError{Error: err.Error(), Code: code})
+}
