@@ -164,11 +164,12 @@ func TestConfigValidate(t *testing.T) {
 	c.KeepGenerations = 0
 	c.MaxUploadSize = 0
 	c.DefaultKeyAlgorithm = "dsa1024"
+	c.ReadCacheSize = -1
 	err := c.Validate()
 	if err == nil {
 		t.Fatal("invalid configuration validated")
 	}
-	for _, want := range []string{"log_level", "keep_generations", "max_upload_size", "default_key_algorithm"} {
+	for _, want := range []string{"log_level", "keep_generations", "max_upload_size", "default_key_algorithm", "read_cache_size"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate error %q does not name %s", err, want)
 		}
@@ -188,5 +189,23 @@ func TestServeRejectsBadConfig(t *testing.T) {
 	r = runCLI(t, "serve", "--data", t.TempDir(), "--listen", "127.0.0.1:0")
 	if r.err == nil || !strings.Contains(r.err.Error(), "log_level") {
 		t.Errorf("serve with PACKYARD_LOG_LEVEL=loud: %v", r.err)
+	}
+}
+
+// TestReadCacheSizeByStore: the read cache is used for a remote blob store
+// and never for a file store, whatever read_cache_size says.
+func TestReadCacheSizeByStore(t *testing.T) {
+	c := config.Default()
+	c.Data = t.TempDir()
+	if got := readCacheSize(c); got != 0 {
+		t.Errorf("file store: read cache %d bytes, want 0", got)
+	}
+	c.Blobs = "s3://bucket/prefix?endpoint=http://127.0.0.1:9000&region=us-east-1"
+	if got := readCacheSize(c); got != 128<<20 {
+		t.Errorf("S3 store: read cache %d bytes, want the default 128 MiB", got)
+	}
+	c.ReadCacheSize = 0
+	if got := readCacheSize(c); got != 0 {
+		t.Errorf("S3 store with read_cache_size 0: read cache %d bytes, want 0", got)
 	}
 }

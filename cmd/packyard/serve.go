@@ -75,6 +75,7 @@ func newServeCmd() *cobra.Command {
 	f.String("log-level", def.LogLevel, "debug, info, warn or error (env PACKYARD_LOG_LEVEL)")
 	f.String("log-format", def.LogFormat, "text, json or auto: text on a terminal (env PACKYARD_LOG_FORMAT)")
 	f.String("max-upload-size", "8GiB", "largest package accepted (env PACKYARD_MAX_UPLOAD_SIZE)")
+	f.String("read-cache-size", "128MiB", "in-memory cache of small files read from an S3 blob store, 0 to disable (env PACKYARD_READ_CACHE_SIZE)")
 	f.Duration("generation-grace", def.GenerationGrace.Duration, "how long superseded generations stay readable (env PACKYARD_GENERATION_GRACE)")
 	f.Int("keep-generations", def.KeepGenerations, "generations kept per repository however old (env PACKYARD_KEEP_GENERATIONS)")
 	f.Duration("read-header-timeout", def.ReadHeaderTimeout.Duration, "limit for reading request headers (env PACKYARD_READ_HEADER_TIMEOUT)")
@@ -114,6 +115,10 @@ func applyFlags(fs *pflag.FlagSet, c *config.Server) error {
 			var n int64
 			n, err = config.ParseSize(v)
 			c.MaxUploadSize = config.Size(n)
+		case "read-cache-size":
+			var n int64
+			n, err = config.ParseSize(v)
+			c.ReadCacheSize = config.Size(n)
 		case "keep-generations":
 			c.KeepGenerations, err = fs.GetInt(f.Name)
 		case "generation-grace":
@@ -237,6 +242,7 @@ func serve(ctx context.Context, cfg config.Server, logOut io.Writer) error {
 		Proxy:           px,
 		BodyIdleTimeout: cfg.BodyIdleTimeout.Duration,
 		MaxUploadSize:   int64(cfg.MaxUploadSize),
+		ReadCacheSize:   readCacheSize(cfg),
 		BaseURL:         cfg.BaseURL,
 		Keys:            keys,
 		DefaultKey:      cfg.DefaultKey,
@@ -342,4 +348,14 @@ func openKeyring(cfg config.Server, log *slog.Logger) (*sign.Keyring, error) {
 	log.Info("generated the default signing key", "name", cfg.DefaultKey, "fingerprint", k.Fingerprint(),
 		"dir", dir, "took", time.Since(start).Round(time.Millisecond))
 	return kr, nil
+}
+
+// readCacheSize is the read cache's bound: read_cache_size for a remote
+// blob store, none for a file store (sendfile and the page cache serve
+// its files better).
+func readCacheSize(cfg config.Server) int64 {
+	if strings.HasPrefix(cfg.BlobStore(), "file:") {
+		return 0
+	}
+	return int64(cfg.ReadCacheSize)
 }

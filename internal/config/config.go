@@ -87,6 +87,10 @@ type Server struct {
 	// S3PresignReads redirects downloads of packages from an S3 blob store
 	// to presigned URLs of the store instead of streaming them through.
 	S3PresignReads bool `toml:"s3_presign_reads" env:"PACKYARD_S3_PRESIGN_READS"`
+	// ReadCacheSize bounds the in-memory cache of small files (index files,
+	// small packages) read from a remote (S3) blob store; 0 disables it. A
+	// file store is not cached: the kernel's page cache does that job.
+	ReadCacheSize Size `toml:"read_cache_size" env:"PACKYARD_READ_CACHE_SIZE"`
 	// Listen is the HTTP listen address.
 	Listen string `toml:"listen" env:"PACKYARD_LISTEN"`
 	// LogLevel is debug, info, warn or error.
@@ -171,6 +175,7 @@ func Default() Server {
 		LogLevel:          "info",
 		LogFormat:         "auto",
 		MaxUploadSize:     8 << 30,
+		ReadCacheSize:     128 << 20,
 		GenerationGrace:   Duration{24 * time.Hour},
 		KeepGenerations:   3,
 		ReadHeaderTimeout: Duration{10 * time.Second},
@@ -283,6 +288,9 @@ func (c *Server) Validate() error {
 	}
 	if c.MaxUploadSize <= 0 {
 		errs = append(errs, errors.New("max_upload_size: must be positive"))
+	}
+	if c.ReadCacheSize < 0 {
+		errs = append(errs, errors.New("read_cache_size: must not be negative (0 disables the cache)"))
 	}
 	if c.KeepGenerations < 1 {
 		errs = append(errs, errors.New("keep_generations: must be at least 1"))

@@ -71,19 +71,26 @@ func (s *Server) serveObject(w http.ResponseWriter, r *http.Request, obj *repo.O
 	if s.redirect(w, r, obj) {
 		return
 	}
-	rd, err := s.svc.Open(r.Context(), obj)
-	if err != nil {
-		if errors.Is(err, blob.ErrNotFound) {
-			err = fmt.Errorf("blob %s of %s is missing from the store (run packyard verify): %w", obj.Digest, obj.Path, err)
+	var body io.ReadSeeker
+	if obj.Data == nil && r.Method == http.MethodGet && s.cache.fits(obj.Size) {
+		if b, ok := s.cache.get(obj.Digest); ok {
+			body = bytes.NewReader(b)
 		}
-		s.writeError(w, r, err)
-		return
 	}
-	defer rd.Close()
-	body, err := s.bufferSmall(r, obj, rd)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
+	if body == nil {
+		rd, err := s.svc.Open(r.Context(), obj)
+		if err != nil {
+			if errors.Is(err, blob.ErrNotFound) {
+				err = fmt.Errorf("blob %s of %s is missing from the store (run packyard verify): %w", obj.Digest, obj.Path, err)
+			}
+			s.writeError(w, r, err)
+			return
+		}
+		defer rd.Close()
+		if body, err = s.bufferSmall(r, obj, rd); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
 	}
 	h := w.Header()
 	h.Set("ETag", `"`+obj.Digest+`"`)
@@ -123,13 +130,20 @@ const bufferMax = 256 << 10
 // files. A local file keeps sendfile; a large file is streamed, and a
 // store failing during it cuts the answer short of its Content-Length,
 // which every client detects.
+//
+// A file the read cache takes (remote stores, read_cache_size) is read
+// whole too, whatever bufferMax says, and kept for the next request.
 func (s *Server) bufferSmall(r *http.Request, obj *repo.Object, rd io.ReadSeeker) (io.ReadSeeker, error) {
-	if _, local := rd.(*os.File); local || obj.Data != nil || obj.Size > bufferMax || r.Method != http.MethodGet {
+	caching := s.cache.fits(obj.Size)
+	if _, local := rd.(*os.File); local || obj.Data != nil || obj.Size > bufferMax && !caching || r.Method != http.MethodGet {
 		return rd, nil
 	}
-	b, err := io.ReadAll(io.LimitReader(rd, bufferMax+1))
+	b, err := io.ReadAll(io.LimitReader(rd, max(obj.Size, bufferMax)+1))
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", obj.Path, err)
+	}
+	if caching {
+		s.cache.put(obj.Digest, b)
 	}
 	return bytes.NewReader(b), nil
 }

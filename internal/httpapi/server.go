@@ -34,6 +34,10 @@ type Options struct {
 	DefaultKey string
 	// Proxy serves proxy repositories (nil: their files answer 404).
 	Proxy *proxy.Proxy
+	// ReadCacheSize bounds an in-memory cache of small files (index
+	// files) read from the blob store; 0 disables it. Meant for remote
+	// stores (S3): a local store's files are served with sendfile.
+	ReadCacheSize int64
 }
 
 // Server holds the handlers' dependencies.
@@ -44,6 +48,7 @@ type Server struct {
 	log     *slog.Logger
 	opts    Options
 	mux     *http.ServeMux
+	cache   *readCache
 }
 
 // New builds the Server and its routes.
@@ -51,7 +56,9 @@ func New(svc *repo.Service, a *auth.Authenticator, m *Metrics, log *slog.Logger,
 	if opts.BodyIdleTimeout == 0 {
 		opts.BodyIdleTimeout = time.Minute
 	}
-	s := &Server{svc: svc, auth: a, metrics: m, log: log, opts: opts, mux: http.NewServeMux()}
+	s := &Server{svc: svc, auth: a, metrics: m, log: log, opts: opts, mux: http.NewServeMux(),
+		cache: newReadCache(opts.ReadCacheSize)}
+	s.cache.register(m)
 	s.routes()
 	return s
 }

@@ -68,6 +68,8 @@ type envOptions struct {
 	keys bool
 	// wrapBlobs, if set, wraps the blob store the service uses.
 	wrapBlobs func(blob.Store) blob.Store
+	// readCache is httpapi.Options.ReadCacheSize.
+	readCache int64
 }
 
 // defaultKeyName is the server's default key with envOptions.keys.
@@ -120,7 +122,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 	}
 	api := httpapi.New(svc, auth.New(db), metrics, log, httpapi.Options{
 		MaxUploadSize: o.maxUpload, BodyIdleTimeout: testTimeout, BaseURL: o.baseURL,
-		Keys: keys, DefaultKey: defaultKey,
+		Keys: keys, DefaultKey: defaultKey, ReadCacheSize: o.readCache,
 	})
 	srv := httptest.NewServer(api)
 	t.Cleanup(func() {

@@ -1,0 +1,69 @@
+package httpapi
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"testing"
+)
+
+func digestOf(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+// TestReadCache: the cache holds only bytes that match their digest,
+// refuses entries over its per-entry bound, and evicts the least recently
+// used entries to stay within its size.
+func TestReadCache(t *testing.T) {
+	if newReadCache(0) != nil || newReadCache(-1) != nil {
+		t.Fatal("a cache of size ≤ 0 is not nil")
+	}
+	var none *readCache
+	if none.fits(1) {
+		t.Fatal("a nil cache takes entries")
+	}
+	c := newReadCache(800) // entries ≤ 100 bytes
+	if c.fits(101) || !c.fits(100) || c.fits(-1) {
+		t.Fatalf("fits: per-entry bound is %d, want 100", c.maxEntry)
+	}
+	blobs := make([][]byte, 10)
+	for i := range blobs {
+		blobs[i] = fmt.Appendf(nil, "%0100d", i) // 100 bytes each
+	}
+	wrong := []byte("not the bytes of this digest")
+	if c.put(digestOf(blobs[0]), wrong) {
+		t.Fatal("put accepted bytes that do not match the digest")
+	}
+	if c.put(digestOf(make([]byte, 101)), make([]byte, 101)) {
+		t.Fatal("put accepted an entry over the per-entry bound")
+	}
+	if _, ok := c.get(digestOf(blobs[0])); ok {
+		t.Fatal("a refused entry is cached")
+	}
+	for i := range 8 {
+		if !c.put(digestOf(blobs[i]), blobs[i]) {
+			t.Fatalf("put %d refused", i)
+		}
+	}
+	if b, n := c.size(); b != 800 || n != 8 {
+		t.Fatalf("size %d bytes, %d entries; want 800, 8", b, n)
+	}
+	// Touch 0 so that 1 is the least recently used, then add two more.
+	if got, ok := c.get(digestOf(blobs[0])); !ok || string(got) != string(blobs[0]) {
+		t.Fatalf("get 0: %q %v", got, ok)
+	}
+	c.put(digestOf(blobs[8]), blobs[8])
+	c.put(digestOf(blobs[9]), blobs[9])
+	if b, n := c.size(); b > 800 || n != 8 {
+		t.Fatalf("size %d bytes, %d entries after eviction; want ≤ 800, 8", b, n)
+	}
+	for i, want := range map[int]bool{0: true, 1: false, 2: false, 3: true, 8: true, 9: true} {
+		if _, ok := c.get(digestOf(blobs[i])); ok != want {
+			t.Errorf("entry %d cached = %v, want %v", i, ok, want)
+		}
+	}
+	if c.hits.Load() == 0 || c.misses.Load() == 0 {
+		t.Errorf("hits %d, misses %d: both should have counted", c.hits.Load(), c.misses.Load())
+	}
+}
