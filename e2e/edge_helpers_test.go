@@ -133,6 +133,9 @@ type agentProc struct {
 	stopped bool
 }
 
+// edgeSyncToken is the agents' sync_token: POST /api/v1/sync requires it.
+const edgeSyncToken = "e2e-sync-token-0123456789"
+
 // edgeConfig writes an agent configuration (extra is appended as TOML)
 // and returns its path; the tree is <dir>/root, the state <dir>/state.db.
 func edgeConfig(t *testing.T, origin, name, token string, repos []string, extra string) (cfgPath, root, state string) {
@@ -152,8 +155,9 @@ state_db = %q
 full_sync_interval = 3600
 heartbeat_interval = 1
 listen = "127.0.0.1:0"
+sync_token = %q
 %s
-`, origin, name, token, strings.Join(q, ", "), root, state, extra)
+`, origin, name, token, strings.Join(q, ", "), root, state, edgeSyncToken, extra)
 	cfgPath = filepath.Join(dir, "agent.toml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -270,7 +274,12 @@ func (a *agentProc) waitSettled() {
 // fullSync runs a full sync through the agent's API and returns its report.
 func (a *agentProc) fullSync() map[string]any {
 	a.t.Helper()
-	resp, err := http.Post(a.url+"/api/v1/sync", "", nil)
+	req, err := http.NewRequest(http.MethodPost, a.url+"/api/v1/sync", nil)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+edgeSyncToken)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		a.t.Fatal(err)
 	}

@@ -6,7 +6,7 @@
 //
 //	<root_dir>/<repo>/<path>             every file of the served generation
 //	<root_dir>/<repo>/<path>             files of older generations, until the grace period ends
-//	<root_dir>/.../.packyard-agent-*.tmp downloads in progress (removed by the next full sync after a crash)
+//	<root_dir>/.../.packyard-agent-*.tmp downloads in progress (a crash's are removed within a minute)
 //
 // For each new generation of a followed repository the agent downloads
 // every blob it lacks, verifies its digest, places packages and other
@@ -24,6 +24,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -42,6 +43,15 @@ type Agent struct {
 	events  chan event
 	syncReq chan chan syncResult
 	hbKick  chan struct{}
+
+	// root is root_dir with its symbolic links resolved (by Run), keep
+	// the keep_files under it; both are set before any goroutine starts.
+	root string
+	keep map[string]bool
+	// cleanupEvery is how often expired and temporary files are deleted.
+	cleanupEvery time.Duration
+	// fsyncDir makes the renames into a directory durable.
+	fsyncDir func(dir string) error
 
 	mu       sync.Mutex
 	served   map[string]int64 // repository -> generation served
@@ -76,11 +86,27 @@ func New(ctx context.Context, cfg Config, opts Options) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Agent{
+	a := &Agent{
 		cfg: cfg, version: opts.Version, log: opts.Log, origin: o, state: st, metrics: newMetrics(),
 		events: make(chan event, 256), syncReq: make(chan chan syncResult), hbKick: make(chan struct{}, 1),
-		served: map[string]int64{},
-	}, nil
+		served: map[string]int64{}, cleanupEvery: cleanupInterval, fsyncDir: fsyncDir,
+	}
+	a.setRoot(filepath.Clean(cfg.RootDir))
+	return a, nil
+}
+
+// setRoot makes root (root_dir, resolved) the tree the agent writes and
+// rebases keep_files onto it.
+func (a *Agent) setRoot(root string) {
+	a.root = root
+	a.keep = map[string]bool{}
+	for _, k := range a.cfg.KeepFiles {
+		k = filepath.Clean(k)
+		if rel, err := filepath.Rel(filepath.Clean(a.cfg.RootDir), k); err == nil && within(a.cfg.RootDir, k) {
+			k = filepath.Join(root, rel)
+		}
+		a.keep[k] = true
+	}
 }
 
 // Close releases the agent's state database.
@@ -99,14 +125,42 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err := mkdirRoot(a.cfg.RootDir); err != nil {
 		return err
 	}
+	// root_dir is often a symbolic link (/srv/www -> /data/www): the tree
+	// is walked and written where it really is.
+	root, err := filepath.EvalSymlinks(a.cfg.RootDir)
+	if err != nil {
+		return fmt.Errorf("root_dir: %w", err)
+	}
+	a.setRoot(root)
+	// The state is loaded before the server starts: /healthz reads it.
+	repos, err := a.state.repos(ctx)
+	if err != nil {
+		return fmt.Errorf("read state: %w", err)
+	}
+	a.mu.Lock()
+	for name, rs := range repos {
+		a.served[name] = rs.Generation
+		a.metrics.generation.WithLabelValues(name).Set(float64(rs.Generation))
+		if rs.SyncedAt.After(a.lastSync) {
+			a.lastSync = rs.SyncedAt
+		}
+	}
+	a.mu.Unlock()
+	since, err := a.state.getInt(ctx, "last_seq")
+	if err != nil {
+		return fmt.Errorf("read state: %w", err)
+	}
+	a.metrics.lastSeq.Set(float64(since))
 	var srv *http.Server
+	addr := ""
 	if a.cfg.Listen != "" {
 		ln, err := net.Listen("tcp", a.cfg.Listen)
 		if err != nil {
 			return fmt.Errorf("listen %s: %w", a.cfg.Listen, err)
 		}
+		addr = ln.Addr().String()
 		a.mu.Lock()
-		a.addr = ln.Addr().String()
+		a.addr = addr
 		a.mu.Unlock()
 		srv = &http.Server{Handler: a.handler(), ReadHeaderTimeout: 10 * time.Second}
 		go func() {
@@ -120,24 +174,8 @@ func (a *Agent) Run(ctx context.Context) error {
 			_ = srv.Shutdown(sctx)
 		}()
 	}
-	repos, err := a.state.repos(ctx)
-	if err != nil {
-		return fmt.Errorf("read state: %w", err)
-	}
-	for name, rs := range repos {
-		a.served[name] = rs.Generation
-		a.metrics.generation.WithLabelValues(name).Set(float64(rs.Generation))
-		if rs.SyncedAt.After(a.lastSync) {
-			a.lastSync = rs.SyncedAt
-		}
-	}
-	since, err := a.state.getInt(ctx, "last_seq")
-	if err != nil {
-		return fmt.Errorf("read state: %w", err)
-	}
-	a.metrics.lastSeq.Set(float64(since))
-	a.log.Info("packyard agent started", "origin", a.cfg.Origin, "name", a.cfg.Name, "root_dir", a.cfg.RootDir,
-		"listen", a.addr, "since", since, "repos", len(repos), "version", a.version)
+	a.log.Info("packyard agent started", "origin", a.cfg.Origin, "name", a.cfg.Name, "root_dir", a.root,
+		"listen", addr, "since", since, "repos", len(repos), "version", a.version)
 
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -173,6 +211,7 @@ func (a *Agent) initialSync(ctx context.Context) int64 {
 			a.metrics.lastSeq.Set(float64(res.feedSeq))
 			return res.feedSeq
 		}
+		a.runCleanup(ctx, true)
 		b.wait(ctx)
 	}
 	return 0
@@ -187,12 +226,17 @@ func (a *Agent) work(ctx context.Context, since int64) {
 		defer t.Stop()
 		fullTick = t.C
 	}
+	// Expired and temporary files go on their own schedule: full syncs
+	// may be off, or keep failing on one repository.
+	cleanTick := time.NewTicker(a.cleanupEvery)
+	defer cleanTick.Stop()
 	pending := map[string]bool{} // repositories whose sync failed
 	lastSeq := since
 	retry := time.NewTimer(time.Hour)
 	retry.Stop()
 	b := newBackoff()
 	syncPending := func() {
+		defer a.runCleanup(ctx, false)
 		if a.syncRepos(ctx, pending) {
 			b.reset()
 			if err := a.state.setInt(ctx, "last_seq", lastSeq); err != nil && ctx.Err() == nil {
@@ -227,6 +271,8 @@ func (a *Agent) work(ctx context.Context, since int64) {
 			syncPending()
 		case <-retry.C:
 			syncPending()
+		case <-cleanTick.C:
+			a.runCleanup(ctx, true)
 		case <-fullTick:
 			res := a.fullSync(ctx, false)
 			if res.err == nil {

@@ -48,6 +48,10 @@ type Config struct {
 	// Listen is the address of the agent's own HTTP server: /healthz,
 	// /metrics, POST /api/v1/sync, and RootDir as static files ("" none).
 	Listen string `toml:"listen"`
+	// SyncToken is the secret that POST /api/v1/sync requires as
+	// "Authorization: Bearer …" (at least 16 characters); "" turns that
+	// endpoint off. Env PACKYARD_AGENT_SYNC_TOKEN overrides it.
+	SyncToken string `toml:"sync_token"`
 	// GracePeriod is how long files that left the current generation stay
 	// on disk, for clients that read an older index (default 86400).
 	GracePeriod int `toml:"grace_period"`
@@ -114,7 +118,7 @@ func LoadConfig(file string, getenv func(string) string) (Config, error) {
 	for key, dst := range map[string]*string{
 		"PACKYARD_AGENT_ORIGIN": &c.Origin, "PACKYARD_AGENT_NAME": &c.Name, "PACKYARD_AGENT_TOKEN": &c.Token,
 		"PACKYARD_AGENT_PROXY": &c.Proxy, "PACKYARD_AGENT_ROOT_DIR": &c.RootDir, "PACKYARD_AGENT_STATE_DB": &c.StateDB,
-		"PACKYARD_AGENT_LISTEN": &c.Listen, "PACKYARD_AGENT_LOG_LEVEL": &c.LogLevel,
+		"PACKYARD_AGENT_LISTEN": &c.Listen, "PACKYARD_AGENT_LOG_LEVEL": &c.LogLevel, "PACKYARD_AGENT_SYNC_TOKEN": &c.SyncToken,
 	} {
 		if v := getenv(key); v != "" {
 			*dst = v
@@ -141,6 +145,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Token == "" {
 		errs = append(errs, errors.New("token: an edge token is required (packyard token create NAME --scope edge), or env PACKYARD_AGENT_TOKEN"))
+	}
+	if c.SyncToken != "" && (len(c.SyncToken) < minSyncToken || strings.TrimSpace(c.SyncToken) != c.SyncToken) {
+		errs = append(errs, fmt.Errorf("sync_token: use at least %d characters without surrounding spaces (openssl rand -hex 24)", minSyncToken))
 	}
 	if c.Proxy != "" {
 		if u, err := url.Parse(c.Proxy); err != nil || u.Host == "" {
@@ -194,6 +201,9 @@ func (c *Config) Validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// minSyncToken is the shortest sync_token accepted.
+const minSyncToken = 16
 
 func seconds(n int) time.Duration { return time.Duration(n) * time.Second }
 

@@ -15,7 +15,7 @@ import (
 )
 
 // tmpPrefix starts the name of every temporary file the agent writes; a
-// crash may leave some behind, which the next full sync deletes.
+// crash may leave some behind, which the periodic cleanup deletes.
 const tmpPrefix = ".packyard-agent-"
 
 // ErrDigestMismatch means bytes from the origin do not have the digest or
@@ -123,21 +123,38 @@ func hashFile(p string) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// syncDirs fsyncs directories so that the renames into them are durable.
-func syncDirs(dirs map[string]bool) error {
-	var errs []error
+// syncDirs fsyncs the directories files were renamed into, so that the
+// renames are durable, and every directory above them up to root_dir: a
+// directory created for them is durable only once its parent is synced.
+func (a *Agent) syncDirs(dirs map[string]bool) error {
+	all := map[string]bool{}
 	for d := range dirs {
-		f, err := os.Open(d)
-		if err != nil {
+		for p := d; within(a.root, p) && !all[p]; p = filepath.Dir(p) {
+			all[p] = true
+			if p == a.root {
+				break
+			}
+		}
+	}
+	var errs []error
+	for d := range all {
+		if err := a.fsyncDir(d); err != nil {
 			errs = append(errs, err)
-			continue
 		}
-		if err := f.Sync(); err != nil {
-			errs = append(errs, fmt.Errorf("sync %s: %w", d, err))
-		}
-		f.Close()
 	}
 	return errors.Join(errs...)
+}
+
+func fsyncDir(d string) error {
+	f, err := os.Open(d)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", d, err)
+	}
+	return nil
 }
 
 // fetchFile downloads one file of a generation from the origin (its blob,

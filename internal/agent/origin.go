@@ -8,8 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -19,14 +21,33 @@ import (
 type origin struct {
 	base  string // without trailing slash
 	token string
-	http  *http.Client
-	// stream has no overall timeout: the feed is one long response.
+	// http has no overall timeout, which would cut a large download that
+	// is slow but progressing: it bounds connecting, the TLS handshake and
+	// the wait for the answer's header, and idle bounds each wait for
+	// data.
+	http *http.Client
+	// stream is for the feed, one long response watched by its own idle
+	// timeout (feed_idle_timeout).
 	stream *http.Client
+	// idle fails a request that sent nothing for this long.
+	idle time.Duration
+	// maxList bounds a generation's file list, in bytes.
+	maxList int64
 }
+
+// Timeouts of the requests to the origin other than the feed.
+const (
+	dialTimeout           = 30 * time.Second
+	tlsTimeout            = 15 * time.Second
+	responseHeaderTimeout = 60 * time.Second
+	idleReadTimeout       = 60 * time.Second
+)
 
 func newOrigin(base, token, proxy string) (*origin, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 32
+	tr.DialContext = (&net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}).DialContext
+	tr.TLSHandshakeTimeout = tlsTimeout
 	if proxy != "" {
 		u, err := url.Parse(proxy)
 		if err != nil {
@@ -34,11 +55,17 @@ func newOrigin(base, token, proxy string) (*origin, error) {
 		}
 		tr.Proxy = http.ProxyURL(u)
 	}
+	// The feed's header may be held back by a buffering proxy until its
+	// own idle timeout decides to poll instead.
+	str := tr.Clone()
+	tr.ResponseHeaderTimeout = responseHeaderTimeout
 	return &origin{
-		base:   strings.TrimRight(base, "/"),
-		token:  token,
-		http:   &http.Client{Transport: tr, Timeout: 10 * time.Minute},
-		stream: &http.Client{Transport: tr},
+		base:    strings.TrimRight(base, "/"),
+		token:   token,
+		http:    &http.Client{Transport: tr},
+		stream:  &http.Client{Transport: str},
+		idle:    idleReadTimeout,
+		maxList: maxListSize,
 	}, nil
 }
 
@@ -106,26 +133,114 @@ func (o *origin) do(c *http.Client, req *http.Request) (*http.Response, error) {
 	return nil, &httpError{Method: req.Method, URL: req.URL.Redacted(), Status: resp.StatusCode, Msg: msg}
 }
 
-// getJSON fetches path into out, reading at most limit bytes.
-func (o *origin) getJSON(ctx context.Context, path string, limit int64, out any) error {
-	req, err := o.request(ctx, http.MethodGet, path, nil)
+// errIdle means the origin sent nothing for the idle timeout.
+var errIdle = errors.New("the origin sent nothing for too long")
+
+// open sends a request with the http client and returns the response if
+// it is 2xx. The request fails when the origin sends nothing for o.idle,
+// before the answer or in its body; a body that keeps coming may take as
+// long as it needs. The body must be closed.
+func (o *origin) open(ctx context.Context, method, path string, body io.Reader) (*http.Response, error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	watchdog := time.AfterFunc(o.idle, func() { cancel(fmt.Errorf("%w (%s)", errIdle, o.idle)) })
+	req, err := o.request(ctx, method, path, body)
 	if err != nil {
-		return err
+		watchdog.Stop()
+		cancel(nil)
+		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := o.do(o.http, req)
+	if err != nil {
+		watchdog.Stop()
+		if c := context.Cause(ctx); errors.Is(c, errIdle) {
+			err = fmt.Errorf("%s %s: %w", method, path, c)
+		}
+		cancel(nil)
+		return nil, err
+	}
+	resp.Body = &idleBody{rc: resp.Body, ctx: ctx, cancel: cancel, watchdog: watchdog, idle: o.idle}
+	return resp, nil
+}
+
+// idleBody is a response body whose request is cancelled when no byte
+// arrives for idle.
+type idleBody struct {
+	rc       io.ReadCloser
+	ctx      context.Context
+	cancel   context.CancelCauseFunc
+	watchdog *time.Timer
+	idle     time.Duration
+}
+
+func (b *idleBody) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	if n > 0 {
+		b.watchdog.Reset(b.idle)
+	}
+	if err != nil && err != io.EOF {
+		if c := context.Cause(b.ctx); errors.Is(c, errIdle) {
+			err = c
+		}
+	}
+	return n, err
+}
+
+func (b *idleBody) Close() error {
+	b.watchdog.Stop()
+	err := b.rc.Close()
+	b.cancel(nil)
+	return err
+}
+
+// errTooLarge means an answer of the origin exceeds the agent's limit.
+var errTooLarge = errors.New("answer too large")
+
+// limitedReader reads at most n bytes of r and then fails with
+// errTooLarge (io.LimitReader would end quietly, and a JSON value cut
+// short would be reported as malformed).
+type limitedReader struct {
+	r io.Reader
+	n int64
+}
+
+func (l *limitedReader) Read(p []byte) (int, error) {
+	if l.n <= 0 {
+		return 0, errTooLarge
+	}
+	if int64(len(p)) > l.n {
+		p = p[:l.n]
+	}
+	n, err := l.r.Read(p)
+	l.n -= int64(n)
+	return n, err
+}
+
+// getJSON fetches path into out, reading at most limit bytes.
+func (o *origin) getJSON(ctx context.Context, path string, limit int64, out any) error {
+	return o.getDecoded(ctx, path, limit, func(r io.Reader) error { return json.NewDecoder(r).Decode(out) })
+}
+
+// getDecoded fetches path and decodes it with decode, which reads at most
+// limit bytes: more is an error that says so.
+func (o *origin) getDecoded(ctx context.Context, path string, limit int64, decode func(io.Reader) error) error {
+	resp, err := o.open(ctx, http.MethodGet, path, nil)
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
-	if err != nil {
+	if err := decode(&limitedReader{r: resp.Body, n: limit}); err != nil {
+		if errors.Is(err, errTooLarge) {
+			return fmt.Errorf("GET %s: %w: more than %d bytes", path, errTooLarge, limit)
+		}
+		var se *json.SyntaxError
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &se) || errors.As(err, &te) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+			return fmt.Errorf("GET %s: not the expected JSON: %w", path, err)
+		}
 		return fmt.Errorf("GET %s: %w", path, err)
-	}
-	if int64(len(b)) > limit {
-		return fmt.Errorf("GET %s: answer larger than %d bytes", path, limit)
-	}
-	if err := json.Unmarshal(b, out); err != nil {
-		return fmt.Errorf("GET %s: not the expected JSON: %w", path, err)
 	}
 	return nil
 }
@@ -169,8 +284,94 @@ type genList struct {
 	Removed []string `json:"removed"`
 }
 
-// maxListSize bounds a generation's file list (about 200 bytes a file).
-const maxListSize = 1 << 30
+// maxListSize bounds a generation's file list (about 200 bytes a file: a
+// million files).
+const maxListSize = 256 << 20
+
+// getList fetches a file list, decoding its files one by one: the list is
+// never held as text beside the decoded files.
+func (o *origin) getList(ctx context.Context, repoName, path string, gl *genList) error {
+	err := o.getDecoded(ctx, path, o.maxList, func(r io.Reader) error { return decodeGenList(r, gl) })
+	if errors.Is(err, errTooLarge) {
+		return fmt.Errorf("the origin's file list of %s is larger than the agent reads (%d bytes): %w", repoName, o.maxList, err)
+	}
+	return err
+}
+
+// decodeGenList decodes a genList object from r, one file at a time.
+func decodeGenList(r io.Reader, gl *genList) error {
+	dec := json.NewDecoder(r)
+	if err := expectDelim(dec, '{'); err != nil {
+		return err
+	}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		key, _ := tok.(string)
+		var dst any
+		switch key {
+		case "files":
+			if err := decodeFiles(dec, &gl.Files); err != nil {
+				return err
+			}
+			continue
+		case "repo":
+			dst = &gl.Repo
+		case "format":
+			dst = &gl.Format
+		case "generation":
+			dst = &gl.Generation
+		case "seq":
+			dst = &gl.Seq
+		case "feed_seq":
+			dst = &gl.FeedSeq
+		case "since":
+			dst = &gl.Since
+		case "removed":
+			dst = &gl.Removed
+		default:
+			dst = &json.RawMessage{} // a field this agent does not use
+		}
+		if err := dec.Decode(dst); err != nil {
+			return err
+		}
+	}
+	return expectDelim(dec, '}')
+}
+
+func decodeFiles(dec *json.Decoder, files *[]genFile) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	if tok == nil {
+		return nil // null
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '[' {
+		return &json.UnmarshalTypeError{Value: fmt.Sprint(tok), Field: "files", Type: reflect.TypeFor[[]genFile]()}
+	}
+	for dec.More() {
+		var f genFile
+		if err := dec.Decode(&f); err != nil {
+			return err
+		}
+		*files = append(*files, f)
+	}
+	return expectDelim(dec, ']')
+}
+
+func expectDelim(dec *json.Decoder, want json.Delim) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	if d, ok := tok.(json.Delim); !ok || d != want {
+		return &json.SyntaxError{Offset: dec.InputOffset()}
+	}
+	return nil
+}
 
 // generation returns the file list of a repository's current generation,
 // or, when since > 0, its difference from generation since (gl.Since is
@@ -180,15 +381,15 @@ func (o *origin) generation(ctx context.Context, repoName string, since int64) (
 	p := "/api/v1/repos/" + url.PathEscape(repoName) + "/generations/current/files"
 	var gl genList
 	if since > 0 {
-		err := o.getJSON(ctx, p+"?since="+strconv.FormatInt(since, 10), maxListSize, &gl)
+		err := o.getList(ctx, repoName, p+"?since="+strconv.FormatInt(since, 10), &gl)
 		var he *httpError
 		if errors.As(err, &he) && (he.Status == http.StatusNotFound || he.Status == http.StatusBadRequest) {
-			gl, err = genList{}, o.getJSON(ctx, p, maxListSize, &gl)
+			gl, err = genList{}, o.getList(ctx, repoName, p, &gl)
 		}
 		if err != nil {
 			return nil, err
 		}
-	} else if err := o.getJSON(ctx, p, maxListSize, &gl); err != nil {
+	} else if err := o.getList(ctx, repoName, p, &gl); err != nil {
 		return nil, err
 	}
 	if gl.Repo != repoName || gl.Generation <= 0 || (gl.Since != 0 && gl.Since != since) {
@@ -199,11 +400,7 @@ func (o *origin) generation(ctx context.Context, repoName string, since int64) (
 
 // blob opens the blob with that digest.
 func (o *origin) blob(ctx context.Context, digest string) (io.ReadCloser, error) {
-	req, err := o.request(ctx, http.MethodGet, "/api/v1/blobs/"+digest, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := o.do(o.http, req)
+	resp, err := o.open(ctx, http.MethodGet, "/api/v1/blobs/"+digest, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -223,12 +420,7 @@ func (o *origin) heartbeat(ctx context.Context, name string, hb heartbeat) error
 	if err != nil {
 		return err
 	}
-	req, err := o.request(ctx, http.MethodPost, "/api/v1/edges/"+url.PathEscape(name)+"/heartbeat", bytes.NewReader(b))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := o.do(o.http, req)
+	resp, err := o.open(ctx, http.MethodPost, "/api/v1/edges/"+url.PathEscape(name)+"/heartbeat", bytes.NewReader(b))
 	if err != nil {
 		return err
 	}

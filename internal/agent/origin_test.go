@@ -250,10 +250,20 @@ func testConfig(t *testing.T, o *testOrigin) Config {
 
 func startAgent(t *testing.T, cfg Config) *runningAgent {
 	t.Helper()
+	return startAgentWith(t, cfg, nil)
+}
+
+// startAgentWith is startAgent with setup called on the agent before it
+// runs.
+func startAgentWith(t *testing.T, cfg Config, setup func(*Agent)) *runningAgent {
+	t.Helper()
 	logs := &logBuffer{}
 	a, err := New(context.Background(), cfg, Options{Version: "test", Log: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if setup != nil {
+		setup(a)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"crypto/subtle"
 	"encoding/json"
 	"net/http"
 	"os"
@@ -102,6 +103,13 @@ func (a *Agent) handler() http.Handler {
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(a.metrics.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("POST /api/v1/sync", func(w http.ResponseWriter, r *http.Request) {
+		if code, msg := a.authorizeSync(r); code != 0 {
+			if code == http.StatusUnauthorized {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="packyard-agent"`)
+			}
+			writeJSON(w, code, map[string]string{"error": msg})
+			return
+		}
 		res, err := a.FullSync(r.Context())
 		code := http.StatusOK
 		if err != nil {
@@ -109,7 +117,7 @@ func (a *Agent) handler() http.Handler {
 		}
 		writeJSON(w, code, res)
 	})
-	files := http.FileServer(http.Dir(a.cfg.RootDir))
+	files := http.FileServer(http.Dir(a.root))
 	mux.HandleFunc("GET /", func(w http.ResponseWriter, r *http.Request) {
 		base := path.Base(r.URL.Path)
 		if strings.HasPrefix(base, tmpPrefix) {
@@ -122,6 +130,22 @@ func (a *Agent) handler() http.Handler {
 		files.ServeHTTP(w, r)
 	})
 	return mux
+}
+
+// authorizeSync checks that a request to run a full sync carries the
+// sync_token; it returns the status and message of a refusal, or 0. A full
+// sync is costly for the edge and the origin: nobody who can merely reach
+// the agent's server (which may serve the tree to the world) may start one.
+func (a *Agent) authorizeSync(r *http.Request) (int, string) {
+	if a.cfg.SyncToken == "" {
+		return http.StatusForbidden, "POST /api/v1/sync is turned off: set sync_token in the agent's configuration " +
+			"(or env PACKYARD_AGENT_SYNC_TOKEN) and send it as \"Authorization: Bearer TOKEN\""
+	}
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), []byte(a.cfg.SyncToken)) != 1 {
+		return http.StatusUnauthorized, "send the agent's sync_token as \"Authorization: Bearer TOKEN\""
+	}
+	return 0, ""
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -45,6 +45,7 @@ CREATE TABLE IF NOT EXISTS files (
 	retired_at INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS files_repo ON files (repo);
+CREATE INDEX IF NOT EXISTS files_retired ON files (retired_at) WHERE retired_at != 0;
 `
 
 func openState(ctx context.Context, file string) (*state, error) {
@@ -150,6 +151,25 @@ func (s *state) files(ctx context.Context, repoName string) (map[string]fileRow,
 			return nil, err
 		}
 		out[f.Path] = f
+	}
+	return out, rows.Err()
+}
+
+// retired returns the paths of the files that left the served generation
+// at or before t.
+func (s *state) retired(ctx context.Context, t time.Time) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT path FROM files WHERE retired_at != 0 AND retired_at <= $1`, t.UnixNano())
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var p string
+		if err := rows.Scan(&p); err != nil {
+			return nil, err
+		}
+		out = append(out, p)
 	}
 	return out, rows.Err()
 }

@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -84,7 +82,7 @@ func (a *Agent) applyGeneration(ctx context.Context, gl *genList, rehash bool) (
 		}
 		seen[key], inList[key] = true, true
 		st.Files++
-		dst := filepath.Join(a.cfg.RootDir, filepath.FromSlash(key))
+		dst := filepath.Join(a.root, filepath.FromSlash(key))
 		fi, serr := os.Stat(dst)
 		row, known := rows[key]
 		switch {
@@ -203,7 +201,7 @@ func (a *Agent) applyGeneration(ctx context.Context, gl *genList, rehash bool) (
 		put = append(put, row)
 	}
 	if ferr != nil {
-		if err := syncDirs(dirs); err != nil {
+		if err := a.syncDirs(dirs); err != nil {
 			a.log.Warn("fsync of directories failed", "err", err)
 		}
 		if err := a.state.commit(ctx, gl.Repo, nil, put, nil, nil, now); err != nil {
@@ -211,9 +209,10 @@ func (a *Agent) applyGeneration(ctx context.Context, gl *genList, rehash bool) (
 		}
 		return st, fmt.Errorf("sync %s generation %d: %w (the previous generation stays served)", gl.Repo, gl.Generation, ferr)
 	}
-	if err := syncDirs(dirs); err != nil {
+	if err := a.syncDirs(dirs); err != nil {
 		return st, err
 	}
+	clear(dirs)
 	// Pointer files last, the top-level ones (repomd.xml, Release, NAME.db)
 	// after the indexes they name, InRelease at the very end.
 	sort.SliceStable(pointers, func(i, j int) bool {
@@ -229,6 +228,9 @@ func (a *Agent) applyGeneration(ctx context.Context, gl *genList, rehash bool) (
 			for _, j := range pointers[k+1:] {
 				temps[j].discard()
 			}
+			if err := a.syncDirs(dirs); err != nil {
+				a.log.Warn("fsync of directories failed", "err", err)
+			}
 			return st, fmt.Errorf("switch %s: %w", w.key, err)
 		}
 		if w.have {
@@ -237,7 +239,7 @@ func (a *Agent) applyGeneration(ctx context.Context, gl *genList, rehash bool) (
 		dirs[filepath.Dir(w.dst)] = true
 		put = append(put, fileRow{Path: w.key, Repo: gl.Repo, Digest: w.f.Digest, Size: size, MTime: mt.UnixNano()})
 	}
-	if err := syncDirs(dirs); err != nil {
+	if err := a.syncDirs(dirs); err != nil {
 		return st, err
 	}
 	var retire []string
@@ -267,96 +269,4 @@ func pointerRank(p string) int {
 		return 2
 	}
 	return 1
-}
-
-// sweepStats counts what a sweep deleted.
-type sweepStats struct {
-	Unmanaged int `json:"unmanaged"`
-	Expired   int `json:"expired"`
-}
-
-// sweep deletes files whose grace period has passed and files under
-// root_dir that the agent does not manage, except keep_files. With adopt
-// (the state was lost), unknown files inside followed repositories are
-// recorded as retired instead: they may be an older generation's.
-func (a *Agent) sweep(ctx context.Context, followed []string, adopt bool) (sweepStats, error) {
-	var st sweepStats
-	rows, err := a.state.files(ctx, "")
-	if err != nil {
-		return st, err
-	}
-	now := time.Now()
-	grace := seconds(a.cfg.GracePeriod)
-	keep := map[string]bool{}
-	for _, k := range a.cfg.KeepFiles {
-		keep[filepath.Clean(k)] = true
-	}
-	var drop []string
-	var adopted []fileRow
-	for key, row := range rows {
-		if row.RetiredAt != 0 && now.Sub(time.Unix(0, row.RetiredAt)) >= grace {
-			p := filepath.Join(a.cfg.RootDir, filepath.FromSlash(key))
-			if !keep[p] {
-				if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-					return st, err
-				}
-				st.Expired++
-			}
-			drop = append(drop, key)
-			delete(rows, key)
-		}
-	}
-	root := filepath.Clean(a.cfg.RootDir)
-	var dirs []string
-	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return nil
-			}
-			return err
-		}
-		if p == root {
-			return nil
-		}
-		if d.IsDir() {
-			dirs = append(dirs, p)
-			return nil
-		}
-		rel, err := filepath.Rel(root, p)
-		if err != nil {
-			return err
-		}
-		key := filepath.ToSlash(rel)
-		if _, ok := rows[key]; ok || keep[p] {
-			return nil
-		}
-		repoName, _, _ := strings.Cut(key, "/")
-		if adopt && d.Type().IsRegular() && slices.Contains(followed, repoName) && !strings.HasPrefix(d.Name(), tmpPrefix) {
-			if fi, err := d.Info(); err == nil {
-				if dg, err := hashFile(p); err == nil {
-					adopted = append(adopted, fileRow{Path: key, Repo: repoName, Digest: dg, Size: fi.Size(),
-						MTime: fi.ModTime().UnixNano(), RetiredAt: now.UnixNano()})
-					return nil
-				}
-			}
-		}
-		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return err
-		}
-		a.log.Info("deleted a file the agent does not manage", "path", p)
-		st.Unmanaged++
-		return nil
-	})
-	if err != nil {
-		return st, fmt.Errorf("sweep %s: %w", root, err)
-	}
-	// Empty directories, deepest first; a non-empty one is left alone.
-	sort.Slice(dirs, func(i, j int) bool { return len(dirs[i]) > len(dirs[j]) })
-	for _, d := range dirs {
-		_ = os.Remove(d)
-	}
-	if err := a.state.commit(ctx, "", nil, adopted, nil, drop, now); err != nil {
-		return st, err
-	}
-	return st, nil
 }

@@ -64,22 +64,31 @@ type generationFilesJSON struct {
 	Removed []string `json:"removed,omitempty"`
 }
 
-// genCache keeps the file lists of the last few generations asked for: a
+// genCache keeps the file lists of the generations asked for last: a
 // generation never changes, and every edge asks for the same one right
-// after a publish; concurrent askers share one computation.
+// after a publish (and for the one it serves, to compute a difference);
+// concurrent askers share one computation. It is bounded by the number of
+// lists and of files it holds, the least recently used going first.
 type genCache struct {
 	group singleflight.Group
 	mu    sync.Mutex
-	keys  []string // oldest first
+	keys  []string // least recently used first
 	lists map[string][]genFileJSON
+	files int // in lists
 }
 
-// genCacheSize is how many generations' file lists are kept.
-const genCacheSize = 4
+// Bounds of the cache: a few hundred bytes a file, so about 100 MiB at
+// most; a publish burst over many repositories, each asked for the new
+// generation and the previous one, fits.
+const (
+	genCacheLists = 64
+	genCacheFiles = 1 << 18
+)
 
 func (c *genCache) get(key string, build func() ([]genFileJSON, error)) ([]genFileJSON, error) {
 	c.mu.Lock()
 	if l, ok := c.lists[key]; ok {
+		c.touch(key)
 		c.mu.Unlock()
 		return l, nil
 	}
@@ -91,23 +100,39 @@ func (c *genCache) get(key string, build func() ([]genFileJSON, error)) ([]genFi
 		}
 		c.mu.Lock()
 		defer c.mu.Unlock()
-		if c.lists == nil {
-			c.lists = map[string][]genFileJSON{}
-		}
-		if _, ok := c.lists[key]; !ok {
-			c.keys = append(c.keys, key)
-			c.lists[key] = l
-			if len(c.keys) > genCacheSize {
-				delete(c.lists, c.keys[0])
-				c.keys = c.keys[1:]
-			}
-		}
+		c.add(key, l)
 		return l, nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	return v.([]genFileJSON), nil
+}
+
+// touch makes key the most recently used. c.mu is held.
+func (c *genCache) touch(key string) {
+	if i := slices.Index(c.keys, key); i >= 0 {
+		c.keys = append(slices.Delete(c.keys, i, i+1), key)
+	}
+}
+
+// add keeps l under key and evicts the least recently used lists beyond
+// the bounds (a list larger than them all is not kept). c.mu is held.
+func (c *genCache) add(key string, l []genFileJSON) {
+	if c.lists == nil {
+		c.lists = map[string][]genFileJSON{}
+	}
+	if _, ok := c.lists[key]; ok || len(l) > genCacheFiles {
+		return
+	}
+	c.keys = append(c.keys, key)
+	c.lists[key] = l
+	c.files += len(l)
+	for len(c.keys) > genCacheLists || c.files > genCacheFiles {
+		c.files -= len(c.lists[c.keys[0]])
+		delete(c.lists, c.keys[0])
+		c.keys = c.keys[1:]
+	}
 }
 
 // generationFiles returns the handler of GET
@@ -291,6 +316,32 @@ type heartbeatRequest struct {
 	LastError string           `json:"last_error"`
 }
 
+// Bounds of a heartbeat: an edge token must not be able to fill the store,
+// or /metrics with labels, with names of its own invention.
+const (
+	maxHeartbeatBody  = 1 << 20
+	maxHeartbeatRepos = 10000
+)
+
+// knownRepos returns the positions of reported that name repositories of
+// this origin; any other name is ignored.
+func (s *Server) knownRepos(ctx context.Context, reported map[string]int64) (map[string]int64, error) {
+	out := make(map[string]int64, len(reported))
+	if len(reported) == 0 {
+		return out, nil
+	}
+	all, err := s.svc.Meta().ListRepos(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, rp := range all {
+		if n, ok := reported[rp.Name]; ok {
+			out[rp.Name] = n
+		}
+	}
+	return out, nil
+}
+
 // edgeNameRE is what an edge name may be (a token name in practice).
 var edgeNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$`)
 
@@ -315,12 +366,12 @@ func (s *Server) edgeHeartbeat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req heartbeatRequest
-	if _, err := decodeBody(r, 1<<20, &req); err != nil {
+	if _, err := decodeBody(r, maxHeartbeatBody, &req); err != nil {
 		s.edgeError(w, r, err)
 		return
 	}
-	if len(req.Repos) > 10000 || len(req.Version) > 200 {
-		s.edgeError(w, r, fmt.Errorf("%w: heartbeat too large", errBadRequest))
+	if len(req.Repos) > maxHeartbeatRepos || len(req.Version) > 200 {
+		s.edgeError(w, r, fmt.Errorf("%w: heartbeat too large (at most %d repositories)", errBadRequest, maxHeartbeatRepos))
 		return
 	}
 	for repoName, n := range req.Repos {
@@ -329,6 +380,12 @@ func (s *Server) edgeHeartbeat(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	repos, err := s.knownRepos(r.Context(), req.Repos)
+	if err != nil {
+		s.edgeError(w, r, err)
+		return
+	}
+	req.Repos = repos
 	if len(req.LastError) > 4096 {
 		req.LastError = req.LastError[:4096]
 	}

@@ -220,8 +220,8 @@ func TestEdgeHeartbeat(t *testing.T) {
 	if r.Generation != cur || r.Current != cur+1 || r.LagGenerations != 1 || r.LagSeconds <= 0 || r.LagSeconds > 60 {
 		t.Errorf("edge-1 el = %+v; want generation %d, current %d, lag 1 generation, a few seconds", r, cur, cur+1)
 	}
-	if !list[0].Repos["gone"].Missing {
-		t.Errorf("edge-1 gone = %+v; want missing", list[0].Repos["gone"])
+	if g, ok := list[0].Repos["gone"]; ok {
+		t.Errorf("edge-1 gone = %+v; a repository the origin does not have is ignored", g)
 	}
 	if a := list[1]; a.LastError != "boom" || a.Repos["el"].LagGenerations != cur+1 {
 		t.Errorf("edge-admin = %+v; want last_error boom, lag %d", a, cur+1)
