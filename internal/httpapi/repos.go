@@ -102,14 +102,30 @@ func (s *Server) createRepo(w http.ResponseWriter, r *http.Request) {
 }
 
 // configOf keeps every field of a repository document except the ones
-// stored in their own columns.
+// stored in their own columns. The settings may also come nested in a
+// "config" object, as GET /api/v1/repos/NAME shows them, so that a
+// document read back can be sent again; a setting given both ways is an
+// error rather than a silent choice.
 func configOf(raw []byte) (json.RawMessage, error) {
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &m); err != nil {
 		return nil, fmt.Errorf("%w: body must be a JSON object", errBadRequest)
 	}
+	nested := m["config"]
 	for _, k := range []string{"name", "format", "kind", "current_generation", "created_at", "url", "config", "signing"} {
 		delete(m, k)
+	}
+	if len(nested) > 0 && string(nested) != "null" {
+		var inner map[string]json.RawMessage
+		if err := json.Unmarshal(nested, &inner); err != nil {
+			return nil, fmt.Errorf("%w: config must be a JSON object of settings", errBadRequest)
+		}
+		for k, v := range inner {
+			if _, dup := m[k]; dup {
+				return nil, fmt.Errorf("%w: setting %s is given both at the top level and in config", errBadRequest, k)
+			}
+			m[k] = v
+		}
 	}
 	return json.Marshal(m)
 }
