@@ -41,6 +41,8 @@ func (s *Server) serveProxy(w http.ResponseWriter, r *http.Request, repoName, p 
 	}
 	status, code := http.StatusInternalServerError, "internal"
 	switch {
+	case errors.Is(err, proxy.ErrBadPath):
+		status, code = http.StatusBadRequest, "bad_path"
 	case errors.Is(err, proxy.ErrNotFound):
 		status, code = http.StatusNotFound, "not_found"
 	case errors.Is(err, proxy.ErrGatewayTimeout):
@@ -51,7 +53,7 @@ func (s *Server) serveProxy(w http.ResponseWriter, r *http.Request, repoName, p 
 		s.writeError(w, r, err)
 		return
 	}
-	if status != http.StatusNotFound {
+	if status != http.StatusNotFound && status != http.StatusBadRequest {
 		s.log.Warn("proxy request failed", "repo", repoName, "path", p, "status", status, "err", err)
 	}
 	writeJSON(w, status, apiError{Error: err.Error(), Code: code})

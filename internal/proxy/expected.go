@@ -199,7 +199,8 @@ func (p *Proxy) readPrimary(ctx context.Context, digest, base string, add func(s
 		return err
 	}
 	defer done()
-	dec := xml.NewDecoder(r)
+	g := newTokenGuard(r)
+	dec := xml.NewDecoder(g)
 	var (
 		inPkg      bool
 		sum, href  string
@@ -208,6 +209,7 @@ func (p *Proxy) readPrimary(ctx context.Context, digest, base string, add func(s
 		sha        bool
 	)
 	for {
+		g.next()
 		tok, err := dec.Token()
 		if errors.Is(err, io.EOF) {
 			return nil
@@ -247,6 +249,50 @@ func (p *Proxy) readPrimary(ctx context.Context, digest, base string, add func(s
 			}
 		}
 	}
+}
+
+// maxToken bounds one XML token (a tag with its attributes, a text node,
+// a comment) of an upstream index. The decompressed size of a whole index
+// is bounded (maxIndexBytes), but encoding/xml holds a token in memory
+// whole: without this, one text node of gigabytes would be read into
+// memory.
+const maxToken = 1 << 20
+
+// errTokenTooLarge is a token past maxToken.
+var errTokenTooLarge = fmt.Errorf("an XML token (tag, text or comment) is larger than %d bytes", maxToken)
+
+// tokenGuard is the byte reader an xml.Decoder reads through: it fails
+// once more than maxToken bytes were read since next was last called
+// (before each token).
+type tokenGuard struct {
+	r *bufio.Reader
+	n int
+}
+
+func newTokenGuard(r io.Reader) *tokenGuard {
+	return &tokenGuard{r: bufio.NewReaderSize(r, 64<<10)}
+}
+
+// next starts counting the bytes of a new token.
+func (g *tokenGuard) next() { g.n = 0 }
+
+func (g *tokenGuard) ReadByte() (byte, error) {
+	if g.n >= maxToken {
+		return 0, errTokenTooLarge
+	}
+	g.n++
+	return g.r.ReadByte()
+}
+
+// Read is there for io.Reader; the decoder reads byte by byte.
+func (g *tokenGuard) Read(p []byte) (int, error) {
+	if g.n >= maxToken {
+		return 0, errTokenTooLarge
+	}
+	p = p[:min(len(p), maxToken-g.n)]
+	n, err := g.r.Read(p)
+	g.n += n
+	return n, err
 }
 
 func attr(e xml.StartElement, name string) string {

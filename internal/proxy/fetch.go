@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime"
 	"net"
 	"net/http"
 	"strings"
@@ -44,6 +43,10 @@ type fetchSpec struct {
 	// record stores the path → digest record when the flight succeeds;
 	// files fetched with their pointer are recorded with it instead.
 	record bool
+	// sources, when set, are the only places to fetch from (the index
+	// files of a pointer group come from the upstream the pointer came
+	// from, or from peers that hold the very bytes it names).
+	sources []source
 }
 
 // errNotModified is a conditional GET's 304.
@@ -55,14 +58,17 @@ var errNotModified = errors.New("not modified")
 // (ErrGatewayTimeout) or failed (ErrBadGateway). The returned cancel must
 // be called when the body is done; touch extends the idle deadline.
 func (p *Proxy) request(ctx context.Context, rc *repoConfig, src source, path string, cond *meta.ProxyFile) (*http.Response, *idleBody, error) {
-	cctx, cancelCause := context.WithCancelCause(ctx)
+	if err := p.skipped(src.base); err != nil {
+		return nil, nil, err
+	}
+	cctx, cancelCause := context.WithCancelCause(withOrigins(ctx, rc))
 	cancel := func() { cancelCause(context.Canceled) }
 	timeout := rc.timeout
 	if src.peer && timeout > peerTimeout {
 		timeout = peerTimeout
 	}
 	t := time.AfterFunc(timeout, func() { cancelCause(errIdle) })
-	req, err := http.NewRequestWithContext(cctx, http.MethodGet, src.base+path, nil)
+	req, err := http.NewRequestWithContext(cctx, http.MethodGet, upstreamURL(src.base, path), nil)
 	if err != nil {
 		t.Stop()
 		cancel()
@@ -87,24 +93,41 @@ func (p *Proxy) request(ctx context.Context, rc *repoConfig, src source, path st
 	if err != nil {
 		t.Stop()
 		cancel()
-		if errors.Is(context.Cause(cctx), errIdle) || isTimeout(err) {
-			return nil, nil, fmt.Errorf("%w: %s%s: no answer within %s", ErrGatewayTimeout, src.base, path, timeout)
+		if errors.Is(err, errRedirect) {
+			p.log.Warn("upstream redirect refused", "repo", rc.repo.Name, "path", path, "err", err)
+			return nil, nil, fmt.Errorf("%w: %s%s: %w", ErrBadGateway, src.base, path, err)
 		}
-		return nil, nil, fmt.Errorf("%w: %s%s: %v", ErrBadGateway, src.base, path, err)
+		if errors.Is(context.Cause(cctx), errIdle) || isTimeout(err) {
+			err = fmt.Errorf("%w: %s%s: no answer within %s", ErrGatewayTimeout, src.base, path, timeout)
+		} else {
+			err = fmt.Errorf("%w: %s%s: %v", ErrBadGateway, src.base, path, err)
+		}
+		if ctx.Err() == nil {
+			p.failed(src.base, err)
+		}
+		return nil, nil, err
 	}
 	body := &idleBody{r: resp.Body, t: t, d: timeout, cancel: cancel}
 	switch resp.StatusCode {
 	case http.StatusOK:
+		p.succeeded(src.base)
 		return resp, body, nil
 	case http.StatusNotModified:
+		p.succeeded(src.base)
 		body.Close()
 		return nil, nil, errNotModified
 	case http.StatusNotFound, http.StatusGone, http.StatusForbidden:
+		p.succeeded(src.base)
 		body.Close()
 		return nil, nil, fmt.Errorf("%w: %s%s answered %s", ErrNotFound, src.base, path, resp.Status)
 	}
 	body.Close()
-	return nil, nil, fmt.Errorf("%w: %s%s answered %s", ErrBadGateway, src.base, path, resp.Status)
+	err = fmt.Errorf("%w: %s%s answered %s", ErrBadGateway, src.base, path, resp.Status)
+	switch resp.StatusCode {
+	case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		p.failed(src.base, err)
+	}
+	return nil, nil, err
 }
 
 // errIdle cancels a request that stalled.
@@ -186,10 +209,14 @@ func (p *Proxy) runFlight(rc *repoConfig, fl *flight, spec fetchSpec) {
 
 func (p *Proxy) download(rc *repoConfig, fl *flight, spec fetchSpec) (*fetched, error) {
 	var errs []error
-	for _, src := range rc.sources(spec.peers) {
+	srcs := spec.sources
+	if srcs == nil {
+		srcs = rc.sources(spec.peers)
+	}
+	for _, src := range srcs {
 		resp, body, err := p.request(p.ctx, rc, src, spec.path, nil)
 		if err != nil {
-			if !src.peer && !errors.Is(err, ErrNotFound) {
+			if !src.peer && !errors.Is(err, ErrNotFound) && !errors.Is(err, errBackoff) {
 				p.metrics.ProxyUpstreamError(rc.repo.Name, src.base)
 			}
 			if !src.peer {
@@ -206,7 +233,20 @@ func (p *Proxy) download(rc *repoConfig, fl *flight, spec fetchSpec) (*fetched, 
 			}
 			continue
 		}
+		if etag := strings.Trim(resp.Header.Get("ETag"), `"`); src.peer && spec.want != "" && etag != "" && etag != spec.want {
+			// A peer's ETag is the file's sha256: this peer holds
+			// another version (its copy of an index is older or newer).
+			body.Close()
+			p.log.Debug("peer holds another version, skipped", "repo", rc.repo.Name, "path", spec.path, "peer", src.base, "etag", etag, "want", spec.want)
+			continue
+		}
 		res, err := p.receive(rc, fl, spec, src, resp, body)
+		if err != nil && src.peer && fl.rewind() {
+			// Nothing reached a client yet: a peer whose bytes do not
+			// check out is skipped like one that lacks the file.
+			p.log.Warn("peer copy refused, trying the next source", "repo", rc.repo.Name, "path", spec.path, "peer", src.base, "err", err)
+			continue
+		}
 		if err != nil && !src.peer {
 			p.metrics.ProxyUpstreamError(rc.repo.Name, src.base)
 		}
@@ -254,13 +294,9 @@ func (p *Proxy) receive(rc *repoConfig, fl *flight, spec fetchSpec, src source, 
 	if err != nil {
 		return nil, fmt.Errorf("store %s: %w", spec.path, err)
 	}
-	ct := resp.Header.Get("Content-Type")
-	if _, _, err := mime.ParseMediaType(ct); err != nil {
-		ct = ""
-	}
-	if ct == "" || strings.HasPrefix(ct, "text/plain") && !strings.HasSuffix(spec.path, ".asc") {
-		ct = contentTypeOf(spec.path)
-	}
+	// By the path, not as the upstream says: an upstream's text/html
+	// would be served from packyard's origin.
+	ct := contentTypeOf(spec.path)
 	fl.start(resp.ContentLength, ct, src.base)
 	sink := newSink(fl, w, p.maxFile)
 	_, err = io.Copy(sink, body)
@@ -309,7 +345,9 @@ func contentTypeOf(p string) string {
 		return "application/zstd"
 	case strings.HasSuffix(p, ".xz"):
 		return "application/x-xz"
-	case strings.HasSuffix(p, ".asc"), strings.HasSuffix(p, ".key"):
+	case strings.HasSuffix(p, ".asc"), strings.HasSuffix(p, ".sig"), strings.HasSuffix(p, ".gpg"):
+		return "application/pgp-signature"
+	case strings.HasSuffix(p, ".key"):
 		return "application/pgp-keys"
 	case strings.HasSuffix(p, "Release"), strings.HasSuffix(p, "InRelease"), strings.HasSuffix(p, "/Packages"):
 		return "text/plain; charset=utf-8"

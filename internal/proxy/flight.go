@@ -23,6 +23,8 @@ import (
 // follower: each sees its connection aborted, never a short body.
 type flight struct {
 	key string
+	// want is the digest the download is checked against ("" if none).
+	want string
 
 	mu      sync.Mutex
 	cond    *sync.Cond
@@ -37,6 +39,9 @@ type flight struct {
 	done        bool
 	err         error
 	result      *fetched
+	// committed: a client has been sent response headers for this
+	// download, which can then no longer move to another source.
+	committed bool
 }
 
 // fetched is what a successful flight produced.
@@ -85,6 +90,21 @@ func (f *flight) start(size int64, contentType, source string) {
 	f.ready, f.size, f.contentType, f.source = true, size, contentType, source
 	f.mu.Unlock()
 	f.cond.Broadcast()
+}
+
+// rewind empties the flight so that the download can start again from
+// another source, unless a client has already been answered from it.
+func (f *flight) rewind() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.committed || f.done {
+		return false
+	}
+	if err := f.spool.Truncate(0); err != nil {
+		return false
+	}
+	f.ready, f.size, f.contentType, f.source, f.written = false, -1, "", "", 0
+	return true
 }
 
 // finish ends the flight with its result or error.
@@ -189,15 +209,30 @@ func (f *flight) write(b []byte) error {
 // short body that looks complete. It returns the bytes written, and an
 // error only when nothing was written.
 func (f *flight) stream(ctx context.Context, w http.ResponseWriter, r *http.Request, extra http.Header) (int64, error) {
-	if err := f.waitReady(ctx); err != nil {
-		return 0, err
+	var (
+		size     int64
+		ct       string
+		done     bool
+		ferr     error
+		rewinded = true
+	)
+	for rewinded {
+		if err := f.waitReady(ctx); err != nil {
+			return 0, err
+		}
+		f.mu.Lock()
+		// Not ready again: the source failed and the flight was rewound
+		// for the next one between waitReady and here.
+		rewinded = !f.ready && !f.done
+		size, ct, done, ferr = f.size, f.contentType, f.done, f.err
+		if done && ferr == nil && f.result != nil {
+			size, ct = f.result.Size, f.result.ContentType
+		}
+		if !rewinded {
+			f.committed = true
+		}
+		f.mu.Unlock()
 	}
-	f.mu.Lock()
-	size, ct, done, ferr := f.size, f.contentType, f.done, f.err
-	if done && ferr == nil && f.result != nil {
-		size, ct = f.result.Size, f.result.ContentType
-	}
-	f.mu.Unlock()
 	if done && ferr != nil {
 		return 0, ferr
 	}
@@ -209,6 +244,7 @@ func (f *flight) stream(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		ct = "application/octet-stream"
 	}
 	h.Set("Content-Type", ct)
+	h.Set("X-Content-Type-Options", "nosniff")
 	if size >= 0 {
 		h.Set("Content-Length", strconv.FormatInt(size, 10))
 	}

@@ -101,6 +101,11 @@ func (p *Proxy) evict(rc *repoConfig, cs *cacheSize) {
 			if total <= target {
 				break
 			}
+			if p.busy(f.Digest) {
+				// A response is reading it: deleting the blob (on S3,
+				// where an open object is read in ranges) would cut it.
+				continue
+			}
 			if err = p.evictOne(ctx, rc, f); err != nil {
 				break
 			}
@@ -119,13 +124,20 @@ func (p *Proxy) evict(rc *repoConfig, cs *cacheSize) {
 	p.mu.Unlock()
 }
 
+// busy reports whether a response of this node is reading a blob.
+func (p *Proxy) busy(digest string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.reading[digest] > 0
+}
+
 // evictOne drops a record, and its blob unless something else names it.
 func (p *Proxy) evictOne(ctx context.Context, rc *repoConfig, f meta.ProxyFile) error {
 	if err := p.meta.DeleteProxyFile(ctx, rc.repo.ID, f.Path); err != nil && !errors.Is(err, meta.ErrNotFound) {
 		return err
 	}
 	ref, err := p.meta.DigestReferenced(ctx, f.Digest)
-	if err != nil || ref {
+	if err != nil || ref || p.busy(f.Digest) {
 		return err
 	}
 	if err := p.blobs.Delete(ctx, blob.Digest(f.Digest)); err != nil && !errors.Is(err, blob.ErrNotFound) {

@@ -144,7 +144,7 @@ func (p *Proxy) doRefresh(rc *repoConfig, cls class) error {
 	for _, up := range rc.upstreams {
 		recs, absent, err := p.fetchGroup(ctx, rc, up, cls, old)
 		if err != nil {
-			if !errors.Is(err, ErrNotFound) {
+			if !errors.Is(err, ErrNotFound) && !errors.Is(err, errBackoff) {
 				p.metrics.ProxyUpstreamError(rc.repo.Name, up.base)
 			}
 			errs = append(errs, err)
@@ -223,12 +223,7 @@ func (p *Proxy) fetchGroup(ctx context.Context, rc *repoConfig, up source, cls c
 				ContentType: contentTypeOf(nf.path), Source: up.base, FetchedAt: now, UsedAt: now})
 			continue
 		}
-		fl, _, err := p.flightFor(rc, fetchSpec{path: nf.path, want: nf.sha256, wantSize: nf.size, peers: true})
-		if err != nil {
-			return nil, nil, err
-		}
-		res, err := fl.wait(ctx)
-		fl.leave()
+		res, err := p.fetchNamed(ctx, rc, up, nf)
 		if errors.Is(err, ErrNotFound) && nf.optional {
 			continue
 		}
@@ -241,6 +236,37 @@ func (p *Proxy) fetchGroup(ctx context.Context, rc *repoConfig, up source, cls c
 	// The pointer last: in one transaction anyway, but in this order a
 	// reader of the records sees the files before what names them.
 	return append(recs, members...), absent, nil
+}
+
+// fetchNamed downloads an index file a pointer names, from peers (which
+// must hold the very bytes named) or else from the upstream the pointer
+// came from: another upstream may be a mirror at another version. The
+// result is checked against the pointer's digest, whatever download it
+// came from.
+func (p *Proxy) fetchNamed(ctx context.Context, rc *repoConfig, up source, nf namedFile) (*fetched, error) {
+	srcs := append(append([]source(nil), rc.peers...), up)
+	spec := fetchSpec{path: nf.path, want: nf.sha256, wantSize: nf.size, peers: true, sources: srcs}
+	var err error
+	// A second try for the rare download that finished with other bytes
+	// (one that began before the pointer changed).
+	for range 2 {
+		var fl *flight
+		fl, _, err = p.flightFor(rc, spec)
+		if err != nil {
+			return nil, err
+		}
+		var res *fetched
+		res, err = fl.wait(ctx)
+		fl.leave()
+		if err != nil {
+			return nil, err
+		}
+		if nf.sha256 == "" || res.Digest == nf.sha256 {
+			return res, nil
+		}
+		err = fmt.Errorf("%w: %s: downloaded sha256 %s, the pointer names %s", ErrBadGateway, nf.path, res.Digest, nf.sha256)
+	}
+	return nil, err
 }
 
 // storeBody stores a pointer file's body as a blob.

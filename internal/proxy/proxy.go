@@ -34,6 +34,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -132,6 +133,11 @@ type Proxy struct {
 	groups  map[string]*groupCall
 	indexes map[int64]*expectedIndex
 	sizes   map[int64]*cacheSize
+	// down remembers failing sources, by base URL (see backoff).
+	down map[string]downState
+	// reading counts the responses reading each blob, which eviction
+	// leaves alone.
+	reading map[string]int
 }
 
 // New returns a Proxy; Close stops its downloads.
@@ -163,11 +169,12 @@ func New(opts Options) *Proxy {
 	return &Proxy{
 		blobs: opts.Blobs, meta: opts.Meta, log: opts.Log, metrics: opts.Metrics, tmp: opts.TempDir,
 		maxFile: opts.MaxFileSize, now: opts.Now, formats: opts.Formats, signer: opts.Signer,
-		// Redirects are followed (mirrors redirect); timeouts are per
-		// request (see request).
-		client: &http.Client{Transport: tr},
+		// Redirects are followed within the repository's origins only
+		// (checkRedirect); timeouts are per request (see request).
+		client: &http.Client{Transport: tr, CheckRedirect: checkRedirect},
 		ctx:    ctx, cancel: cancel,
 		flights: map[string]*flight{}, groups: map[string]*groupCall{}, indexes: map[int64]*expectedIndex{}, sizes: map[int64]*cacheSize{},
+		down: map[string]downState{}, reading: map[string]int{},
 	}
 }
 
@@ -229,7 +236,7 @@ func newRepoConfig(r *meta.Repo, c Config) *repoConfig {
 		rc.upstreams = append(rc.upstreams, source{base: strings.TrimSuffix(u, "/") + "/"})
 	}
 	for _, u := range c.Peers {
-		rc.peers = append(rc.peers, source{base: strings.TrimSuffix(u, "/") + "/" + r.Name + "/", peer: true})
+		rc.peers = append(rc.peers, source{base: strings.TrimSuffix(u, "/") + "/" + url.PathEscape(r.Name) + "/", peer: true})
 	}
 	return rc
 }
@@ -246,6 +253,9 @@ func (rc *repoConfig) sources(peers bool) []source {
 // root) in a proxy repository. An error is returned only when nothing has
 // been written yet.
 func (p *Proxy) Serve(w http.ResponseWriter, r *http.Request, repo *meta.Repo, c Config, path string) error {
+	if err := CheckPath(path); err != nil {
+		return err
+	}
 	rc := newRepoConfig(repo, c)
 	if strings.HasPrefix(path, upstreamPrefix) {
 		return fmt.Errorf("%w: %s", ErrNotFound, path)
@@ -312,11 +322,17 @@ func (p *Proxy) serveFlight(w http.ResponseWriter, r *http.Request, rc *repoConf
 }
 
 // flightFor returns the download of spec.path in flight, or starts one. The
-// caller must leave it.
+// caller must leave it. A download that expects a digest joins only a
+// flight that expects the same one (or none): a pointer group fetching the
+// new version of an index must not take the old version a client's
+// request is fetching, and the reverse.
 func (p *Proxy) flightFor(rc *repoConfig, spec fetchSpec) (*flight, bool, error) {
 	key := fmt.Sprintf("%d/%s", rc.repo.ID, spec.path)
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if fl, ok := p.flights[key]; ok && spec.want != "" && fl.want != spec.want {
+		key += "@" + spec.want
+	}
 	if fl, ok := p.flights[key]; ok {
 		fl.join()
 		return fl, false, nil
@@ -325,6 +341,7 @@ func (p *Proxy) flightFor(rc *repoConfig, spec fetchSpec) (*flight, bool, error)
 	if err != nil {
 		return nil, false, err
 	}
+	fl.want = spec.want
 	p.flights[key] = fl
 	fl.join() // the caller's reference; the runner holds the first
 	go p.runFlight(rc, fl, spec)
@@ -333,18 +350,30 @@ func (p *Proxy) flightFor(rc *repoConfig, spec fetchSpec) (*flight, bool, error)
 
 // serveRecord serves a cached file with ServeContent semantics.
 func (p *Proxy) serveRecord(w http.ResponseWriter, r *http.Request, rc *repoConfig, rec *meta.ProxyFile, cls class, result string) error {
+	p.mu.Lock()
+	p.reading[rec.Digest]++
+	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		if p.reading[rec.Digest]--; p.reading[rec.Digest] <= 0 {
+			delete(p.reading, rec.Digest)
+		}
+		p.mu.Unlock()
+	}()
 	rd, err := p.blobs.Open(r.Context(), blob.Digest(rec.Digest))
 	if err != nil {
 		return err
 	}
 	defer rd.Close()
+	// Recorded before the bytes go out: a long download is recent use.
+	p.used(rc, rec)
 	h := w.Header()
 	h.Set("ETag", `"`+rec.Digest+`"`)
-	ct := rec.ContentType
-	if ct == "" {
-		ct = contentTypeOf(rec.Path)
-	}
-	h.Set("Content-Type", ct)
+	// By the path, never as an upstream said (records of older versions
+	// kept the upstream's): an upstream must not make packyard's origin
+	// serve HTML.
+	h.Set("Content-Type", contentTypeOf(rec.Path))
+	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Cache-Control", cls.cacheControl(rc))
 	h.Set(HeaderCache, result)
 	p.metrics.ProxyRequest(rc.repo.Name, result)
@@ -355,7 +384,6 @@ func (p *Proxy) serveRecord(w http.ResponseWriter, r *http.Request, rc *repoConf
 	}
 	http.ServeContent(cw, r, rec.Path, mod, rd)
 	p.metrics.ProxyBytes(rc.repo.Name, "served", cw.n)
-	p.used(rc, rec)
 	return nil
 }
 

@@ -34,10 +34,18 @@ type upstream struct {
 	down, cut bool
 	gate      chan struct{}
 	srv       *httptest.Server
+	// redirects answers 302 to Location for a path; status answers a
+	// status (with no body) for a path; ctype sets a Content-Type;
+	// noETag sends no ETag; uris logs every RequestURI as received.
+	redirects map[string]string
+	status    map[string]int
+	ctype     map[string]string
+	noETag    bool
+	uris      []string
 }
 
 func newUpstream(t *testing.T) *upstream {
-	u := &upstream{files: map[string][]byte{}, hits: map[string]int{}}
+	u := &upstream{files: map[string][]byte{}, hits: map[string]int{}, redirects: map[string]string{}, status: map[string]int{}, ctype: map[string]string{}}
 	u.srv = httptest.NewServer(http.HandlerFunc(u.serve))
 	t.Cleanup(u.srv.Close)
 	return u
@@ -59,11 +67,21 @@ func (u *upstream) serve(w http.ResponseWriter, r *http.Request) {
 	p := strings.TrimPrefix(r.URL.Path, "/")
 	u.mu.Lock()
 	u.hits[p]++
+	u.uris = append(u.uris, r.RequestURI)
 	b, ok := u.files[p]
 	down, cut, gate := u.down, u.cut, u.gate
+	loc, status, ct, noETag := u.redirects[p], u.status[p], u.ctype[p], u.noETag
 	u.mu.Unlock()
 	if down {
 		http.Error(w, "down", http.StatusServiceUnavailable)
+		return
+	}
+	if loc != "" {
+		http.Redirect(w, r, loc, http.StatusFound)
+		return
+	}
+	if status != 0 {
+		w.WriteHeader(status)
 		return
 	}
 	if !ok {
@@ -76,7 +94,12 @@ func (u *upstream) serve(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
-	w.Header().Set("ETag", etag)
+	if !noETag {
+		w.Header().Set("ETag", etag)
+	}
+	if ct != "" {
+		w.Header().Set("Content-Type", ct)
+	}
 	w.Header().Set("Content-Length", fmt.Sprint(len(b)))
 	w.WriteHeader(http.StatusOK)
 	half := len(b) / 2
@@ -127,6 +150,8 @@ func newEnv(t *testing.T, format string, ups ...*upstream) *env {
 		err := e.p.Serve(w, r, e.repo, e.cfg, strings.TrimPrefix(r.URL.Path, "/"))
 		switch {
 		case err == nil:
+		case errors.Is(err, ErrBadPath):
+			http.Error(w, err.Error(), http.StatusBadRequest)
 		case errors.Is(err, ErrNotFound):
 			http.Error(w, err.Error(), http.StatusNotFound)
 		case errors.Is(err, ErrGatewayTimeout):
@@ -300,6 +325,8 @@ func TestFailoverAndNotFound(t *testing.T) {
 	bad.mu.Lock()
 	bad.down = false
 	bad.mu.Unlock()
+	// Past the backoff of the upstream that failed.
+	e.p.now = func() time.Time { return time.Now().Add(backoffMax) }
 	if code, _, _, _ := e.get(t, "x86_64/nope-1-1-x86_64.pkg.tar.zst"); code != http.StatusNotFound {
 		t.Errorf("file no upstream has: %d, want 404", code)
 	}

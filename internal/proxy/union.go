@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"bufio"
 	"bytes"
 	"compress/gzip"
 	"context"
@@ -358,15 +357,16 @@ func (p *Proxy) mergeStream(ctx context.Context, root, ns, digest string, primar
 }
 
 // recorder is the byte reader an xml.Decoder reads through; it keeps the
-// bytes read since mark, so that elements can be copied verbatim.
+// bytes read since mark, so that elements can be copied verbatim, and
+// bounds each token (tokenGuard).
 type recorder struct {
-	r    *bufio.Reader
+	g    *tokenGuard
 	buf  []byte
 	base int64 // decoder offset of buf[0]
 }
 
 func (r *recorder) ReadByte() (byte, error) {
-	c, err := r.r.ReadByte()
+	c, err := r.g.ReadByte()
 	if err == nil {
 		r.buf = append(r.buf, c)
 	}
@@ -374,7 +374,7 @@ func (r *recorder) ReadByte() (byte, error) {
 }
 
 func (r *recorder) Read(p []byte) (int, error) {
-	n, err := r.r.Read(p)
+	n, err := r.g.Read(p)
 	r.buf = append(r.buf, p[:n]...)
 	return n, err
 }
@@ -383,7 +383,7 @@ func (r *recorder) Read(p []byte) (int, error) {
 // byte for byte, each followed by a newline. With primary it records each
 // package's sha256 pkgid in ids.
 func copyPackages(in io.Reader, out io.Writer, primary bool, ids map[string]bool) error {
-	rec := &recorder{r: bufio.NewReaderSize(in, 64<<10)}
+	rec := &recorder{g: newTokenGuard(in)}
 	dec := xml.NewDecoder(rec)
 	dec.Strict = true
 	depth := 0
@@ -393,6 +393,7 @@ func copyPackages(in io.Reader, out io.Writer, primary bool, ids map[string]bool
 	var pkgid string
 	for {
 		before := dec.InputOffset()
+		rec.g.next()
 		tok, err := dec.RawToken()
 		if errors.Is(err, io.EOF) {
 			if len(stack) > 0 {
