@@ -165,6 +165,14 @@ func (a *Agent) applyGeneration(ctx context.Context, gl *genList, rehash bool) (
 		})
 	}
 	ferr := g.Wait()
+	if err := syncTemps(temps); err != nil {
+		for _, t := range temps {
+			if t != nil {
+				t.discard()
+			}
+		}
+		return st, fmt.Errorf("sync %s generation %d: make the downloaded files durable: %w (the previous generation stays served)", gl.Repo, gl.Generation, errors.Join(ferr, err))
+	}
 	dirs := map[string]bool{}
 	// Content-addressed files go in as soon as everything is here, or as
 	// far as it got: nothing names them yet. They are recorded retired
