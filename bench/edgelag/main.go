@@ -35,6 +35,9 @@ import (
 	"github.com/packyard/packyard/bench/internal/stats"
 )
 
+// missed counts the targets the run did not meet.
+var missed int
+
 type config struct {
 	corpus, bin, work, out string
 	n, uploads, agents     int
@@ -73,6 +76,9 @@ func main() {
 	report, err := run(c)
 	if err != nil {
 		fatal(err)
+	}
+	if missed > 0 {
+		logf("%d target(s) missed (see the report)", missed)
 	}
 	fmt.Print(report)
 	if c.out != "" {
@@ -223,7 +229,7 @@ func run(c *config) (string, error) {
 	gen := res.Generation
 
 	var b strings.Builder
-	fmt.Fprintf(&b, "## Edge replication (bench/edgelag)\n\nRun: %s, N = %s packages, %d single uploads, %d agents.\n\n| measurement | result |\n| --- | --- |\n",
+	fmt.Fprintf(&b, "Run: %s, N = %s packages, %d single uploads, %d agents.\n\n| measurement | result |\n| --- | --- |\n",
 		time.Now().UTC().Format("2006-01-02 15:04 UTC"), stats.Thousands(c.n+1), c.uploads, c.agents)
 
 	// Fresh edge.
@@ -300,6 +306,20 @@ func run(c *config) (string, error) {
 	fmt.Fprintf(&b, "| origin CPU (user+sys) during the uploads with %d agents following | %s in %s (%.0f%% of one core) |\n",
 		c.agents, stats.Secs(cpu1-cpu0), stats.Secs(elapsed), 100*(cpu1-cpu0).Seconds()/elapsed.Seconds())
 	fmt.Fprintf(&b, "| origin VmRSS / VmHWM after them | %s / %s |\n", stats.MiB(mem.RSS), stats.MiB(mem.HWM))
+
+	fmt.Fprintf(&b, "\n| target (issue 5) | measured | |\n| --- | --- | --- |\n")
+	target := func(name, measured string, ok bool) {
+		verdict := "**met**"
+		if !ok {
+			verdict = "**missed**"
+			missed++
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s |\n", name, measured, verdict)
+	}
+	target("replication lag p50 ≤ 1 s", stats.MS(lags.P50()), lags.P50() <= time.Second)
+	target("replication lag p99 ≤ 2 s", stats.MS(lags.Quantile(0.99)), lags.Quantile(0.99) <= 2*time.Second)
+	ratio := stats.Ratio(fresh, rs)
+	target("fresh edge sync ≤ 1.5× rsync -a", fmt.Sprintf("%s vs %s = %s", stats.Secs(fresh), stats.Secs(rs), stats.FmtRatio(ratio)), ratio <= 1.5)
 	return b.String(), nil
 }
 
