@@ -52,6 +52,8 @@ type Agent struct {
 	cleanupEvery time.Duration
 	// fsyncDir makes the renames into a directory durable.
 	fsyncDir func(dir string) error
+	// parts locates the parts of multi-part index files on disk.
+	parts partIndex
 
 	mu       sync.Mutex
 	served   map[string]int64 // repository -> generation served

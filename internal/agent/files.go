@@ -205,11 +205,21 @@ func (a *Agent) fetchOnce(ctx context.Context, f genFile, dst string) (*tmpFile,
 		return t, err
 	}
 	pr, pw := io.Pipe()
+	sizes := make([]int64, len(parts))
 	go func() {
-		for _, d := range parts {
+		for i, d := range parts {
 			if !validDigest(d) {
 				pw.CloseWithError(fmt.Errorf("%w: part %q is not a sha256 digest", ErrDigestMismatch, d))
 				return
+			}
+			if b, ok := a.parts.read(d); ok {
+				// Checked against its digest by read.
+				sizes[i] = int64(len(b))
+				a.metrics.partsReused.Inc()
+				if _, err := pw.Write(b); err != nil {
+					return
+				}
+				continue
 			}
 			body, err := a.origin.blob(ctx, d)
 			if err != nil {
@@ -231,11 +241,17 @@ func (a *Agent) fetchOnce(ctx context.Context, f genFile, dst string) (*tmpFile,
 				pw.CloseWithError(fmt.Errorf("%w: blob %s arrived with sha256 %s", ErrDigestMismatch, d, got))
 				return
 			}
+			sizes[i] = n
 		}
 		pw.Close()
 	}()
 	t, err := writeVerified(dst, pr, f.Digest, f.Size)
 	pr.CloseWithError(errors.New("download abandoned"))
+	if err == nil {
+		// The whole file checked out, so the sizes are those of its
+		// parts; they will be found at dst once t is placed.
+		a.parts.record(dst, parts, sizes)
+	}
 	return t, err
 }
 

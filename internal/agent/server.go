@@ -22,6 +22,7 @@ type metrics struct {
 	lastSync       prometheus.Gauge
 	feedConnected  prometheus.Gauge
 	blobRequests   prometheus.Counter
+	partsReused    prometheus.Counter
 	bytes          prometheus.Counter
 	verifyFailures prometheus.Counter
 	syncErrors     prometheus.Counter
@@ -42,7 +43,10 @@ func newMetrics() *metrics {
 		lastSync:      prometheus.NewGauge(prometheus.GaugeOpts{Name: "packyard_agent_last_sync_timestamp_seconds", Help: "When the edge last applied a generation (Unix time)."}),
 		feedConnected: prometheus.NewGauge(prometheus.GaugeOpts{Name: "packyard_agent_feed_connected", Help: "1 while the change-feed stream is connected."}),
 		blobRequests:  prometheus.NewCounter(prometheus.CounterOpts{Name: "packyard_agent_blob_requests_total", Help: "Blobs requested from the origin."}),
-		bytes:         prometheus.NewCounter(prometheus.CounterOpts{Name: "packyard_agent_downloaded_bytes_total", Help: "Bytes downloaded from the origin."}),
+		partsReused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "packyard_agent_parts_reused_total", Help: "Parts of multi-part index files taken from the previous file on disk instead of downloaded.",
+		}),
+		bytes: prometheus.NewCounter(prometheus.CounterOpts{Name: "packyard_agent_downloaded_bytes_total", Help: "Bytes downloaded from the origin."}),
 		verifyFailures: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "packyard_agent_verify_failures_total", Help: "Downloads refused because their bytes did not match their digest.",
 		}),
@@ -56,7 +60,7 @@ func newMetrics() *metrics {
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
 		}),
 	}
-	m.reg.MustRegister(m.generation, m.lastSeq, m.lastSync, m.feedConnected, m.blobRequests, m.bytes, m.verifyFailures,
+	m.reg.MustRegister(m.generation, m.lastSeq, m.lastSync, m.feedConnected, m.blobRequests, m.partsReused, m.bytes, m.verifyFailures,
 		m.syncErrors, m.generations, m.fullSyncs, m.repaired, m.deleted, m.syncSeconds,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
