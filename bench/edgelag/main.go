@@ -17,9 +17,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -193,13 +195,26 @@ func (a *agent) waitGeneration(gen int64, limit time.Duration) error {
 	return nil
 }
 
+// nextPort walks ports below Linux's ephemeral range (32768–60999): a
+// port taken from that range and handed to an agent may meanwhile become
+// the local port of one of the many outgoing connections of the run.
+var nextPort = 20000 + rand.IntN(8000)
+
 func freePort() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
+	for range 4000 {
+		nextPort++
+		if nextPort >= 32000 {
+			nextPort = 20000
+		}
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", nextPort))
+		if err != nil {
+			continue
+		}
+		addr := l.Addr().String()
+		l.Close()
+		return addr, nil
 	}
-	defer l.Close()
-	return l.Addr().String(), nil
+	return "", errors.New("no free port below 32000")
 }
 
 func run(c *config) (string, error) {
