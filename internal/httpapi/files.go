@@ -31,8 +31,8 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, fmt.Errorf("%w: %s", errNotFound, p))
 		return
 	}
-	if kind, err := s.svc.RepoKind(r.Context(), repoName); err == nil && kind == meta.KindProxy {
-		s.serveProxy(w, r, repoName, p)
+	if rp, err := s.svc.CachedRepo(r.Context(), repoName); err == nil && rp.Kind == meta.KindProxy {
+		s.serveProxy(w, r, rp, p)
 		return
 	}
 	obj, err := s.svc.Lookup(r.Context(), repoName, p)

@@ -5,18 +5,15 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/packyard/packyard/internal/meta"
 	"github.com/packyard/packyard/internal/proxy"
 	"github.com/packyard/packyard/internal/repo"
 )
 
 // serveProxy serves GET/HEAD of a file of a proxy repository through the
 // proxy (internal/proxy), or the repository's client configuration file.
-func (s *Server) serveProxy(w http.ResponseWriter, r *http.Request, repoName, p string) {
-	rp, err := s.svc.GetRepo(r.Context(), repoName)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
+func (s *Server) serveProxy(w http.ResponseWriter, r *http.Request, rp *meta.Repo, p string) {
+	repoName := rp.Name
 	if s.opts.Proxy == nil {
 		s.writeError(w, r, errors.Join(errNotFound, errors.New("this server does not serve proxy repositories")))
 		return

@@ -45,9 +45,13 @@ func (p *Proxy) servePointer(w http.ResponseWriter, r *http.Request, rc *repoCon
 		}
 		return p.serveRecord(w, r, rc, rec, cls, "hit")
 	}
-	fresh, err := p.groupFresh(ctx, rc, cls)
+	fresh, seen, err := p.groupFresh(ctx, rc, cls)
 	if err != nil {
 		return err
+	}
+	if fresh && !rc.union && seen != nil && seen.Path == path {
+		// The record that showed the group fresh is the one asked for.
+		return p.serveRecord(w, r, rc, seen, cls, "hit")
 	}
 	result := "hit"
 	if !fresh {
@@ -87,18 +91,19 @@ func (p *Proxy) servePointer(w http.ResponseWriter, r *http.Request, rc *repoCon
 // groupFresh reports whether a pointer group was fetched or revalidated
 // within max_age (judged by the first member that is cached: a group may
 // lack some, such as an InRelease).
-func (p *Proxy) groupFresh(ctx context.Context, rc *repoConfig, cls class) (bool, error) {
+// It returns the record it judged by.
+func (p *Proxy) groupFresh(ctx context.Context, rc *repoConfig, cls class) (bool, *meta.ProxyFile, error) {
 	for _, m := range cls.members {
 		rec, err := p.meta.GetProxyFile(ctx, rc.repo.ID, rc.recPath(m))
 		if errors.Is(err, meta.ErrNotFound) {
 			continue
 		}
 		if err != nil {
-			return false, err
+			return false, nil, err
 		}
-		return p.now().Sub(rec.FetchedAt) < rc.maxAge, nil
+		return p.now().Sub(rec.FetchedAt) < rc.maxAge, rec, nil
 	}
-	return false, nil
+	return false, nil, nil
 }
 
 // refreshGroup refreshes a pointer group, or waits for the refresh in

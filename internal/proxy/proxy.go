@@ -111,6 +111,11 @@ type Options struct {
 	Signer func(r *meta.Repo) (format.Signer, []byte, error)
 	// Now returns the current time (tests may fix it).
 	Now func() time.Time
+	// RecordTTL is how long a record looked up in Meta is reused without
+	// asking Meta again (default one second; negative: never). Writes
+	// through the Proxy forget them at once; it bounds how late a write
+	// by another node sharing the database is seen.
+	RecordTTL time.Duration
 }
 
 // Proxy serves every proxy repository of a server.
@@ -166,9 +171,16 @@ func New(opts Options) *Proxy {
 			DisableCompression:  true,
 		}
 	}
+	var ms Store = opts.Meta
+	switch {
+	case opts.RecordTTL == 0:
+		ms = newMemoStore(opts.Meta, time.Second, time.Now)
+	case opts.RecordTTL > 0:
+		ms = newMemoStore(opts.Meta, opts.RecordTTL, time.Now)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Proxy{
-		blobs: opts.Blobs, meta: opts.Meta, log: opts.Log, metrics: opts.Metrics, tmp: opts.TempDir,
+		blobs: opts.Blobs, meta: ms, log: opts.Log, metrics: opts.Metrics, tmp: opts.TempDir,
 		maxFile: opts.MaxFileSize, now: opts.Now, formats: opts.Formats, signer: opts.Signer,
 		// Redirects are followed within the repository's origins only
 		// (checkRedirect); timeouts are per request (see request).

@@ -192,6 +192,17 @@ func (s *Service) RepoKind(ctx context.Context, name string) (string, error) {
 	return v.repo.Kind, nil
 }
 
+// CachedRepo returns a repository as the read path holds it in memory:
+// current as of the last publish, configuration change or change-feed
+// event, without a query to the store. The caller must not modify it.
+func (s *Service) CachedRepo(ctx context.Context, name string) (*meta.Repo, error) {
+	v, err := s.views.get(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return &v.repo, nil
+}
+
 // RepoSpec is what a caller gives to create a repository.
 type RepoSpec struct {
 	Name   string
@@ -431,7 +442,9 @@ func (s *Service) writeRepoConfig(ctx context.Context, name string, patch []byte
 	if err := s.prepareWatchDir(ctx, name, r.Kind, r.Config, cfg); err != nil {
 		return nil, err
 	}
-	if err := s.meta.UpdateRepoConfig(ctx, name, cfg); err != nil {
+	err = s.meta.UpdateRepoConfig(ctx, name, cfg)
+	s.views.drop(name) // its configuration is cached in the view
+	if err != nil {
 		if errors.Is(err, meta.ErrNotFound) {
 			return nil, fmt.Errorf("%w: %q", ErrRepoNotFound, name)
 		}

@@ -41,6 +41,9 @@ type views struct {
 	meta meta.Store
 	mu   sync.RWMutex
 	m    map[string]*view
+	// changes counts drops and publishes (under mu): a view read from the
+	// store is kept only if nothing changed while it was read.
+	changes uint64
 }
 
 type view struct {
@@ -80,6 +83,7 @@ func newViews(m meta.Store) *views { return &views{meta: m, m: map[string]*view{
 func (vs *views) drop(name string) {
 	vs.mu.Lock()
 	delete(vs.m, name)
+	vs.changes++
 	vs.mu.Unlock()
 }
 
@@ -152,6 +156,7 @@ func (vs *views) publishedGen(ctx context.Context, r *meta.Repo, g *meta.Generat
 			}
 		}
 	}
+	vs.changes++
 	sort.Slice(v.gens, func(i, j int) bool { return v.gens[i].number > v.gens[j].number })
 	// Keep the file lists of the newest generations only; an older one is
 	// read again if a slow client asks for one of its files.
@@ -169,7 +174,7 @@ const loadedGenerations = 4
 // get returns the view of a repository, loading it on first use.
 func (vs *views) get(ctx context.Context, name string) (*view, error) {
 	vs.mu.RLock()
-	v := vs.m[name]
+	v, before := vs.m[name], vs.changes
 	vs.mu.RUnlock()
 	if v != nil {
 		return v, nil
@@ -182,7 +187,17 @@ func (vs *views) get(ctx context.Context, name string) (*view, error) {
 		return nil, err
 	}
 	if r.CurrentGeneration == 0 {
-		return &view{repo: *r}, nil
+		// A repository without generations (a proxy, or a hosted one
+		// before its first publish) is kept too, so that each request
+		// to it does not read the store; its first publish, a
+		// configuration change and deletion replace or drop the view.
+		v := &view{repo: *r}
+		vs.mu.Lock()
+		if vs.changes == before && vs.m[name] == nil {
+			vs.m[name] = v
+		}
+		vs.mu.Unlock()
+		return v, nil
 	}
 	g, err := vs.meta.GetGeneration(ctx, r.ID, r.CurrentGeneration)
 	if err != nil {

@@ -112,7 +112,13 @@ func Open(ctx context.Context, file string) (*Store, error) {
 		w.Close()
 		return nil, fmt.Errorf("open metadata database %s for reading: %w", file, err)
 	}
-	r.SetMaxIdleConns(max(4, runtime.GOMAXPROCS(0)))
+	// As many idle connections as open ones: with fewer, a burst of
+	// concurrent reads (every client of a proxy or an edge fleet asking
+	// at once) closes and reopens connections, each an open(2), a
+	// schema read and the pragmas, for nothing.
+	readers := max(16, 4*runtime.GOMAXPROCS(0))
+	r.SetMaxOpenConns(readers)
+	r.SetMaxIdleConns(readers)
 	r.SetConnMaxIdleTime(5 * time.Minute)
 	if err := r.PingContext(ctx); err != nil {
 		w.Close()
