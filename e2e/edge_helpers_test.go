@@ -24,6 +24,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/packyard/packyard/internal/blobbatch"
 )
 
 // edgeProxy stands between an edge agent and its origin, as the network
@@ -53,10 +55,26 @@ func newEdgeProxy(t *testing.T, origin string) *edgeProxy {
 		},
 		FlushInterval: -1, // the change feed streams
 		ModifyResponse: func(resp *http.Response) error {
-			d, ok := strings.CutPrefix(resp.Request.URL.Path, "/api/v1/blobs/")
 			p.mu.Lock()
-			bad := ok && d == p.corrupt && resp.StatusCode == http.StatusOK
+			corrupt := p.corrupt
 			p.mu.Unlock()
+			if resp.Request.URL.Path == "/api/v1/blobs" && corrupt != "" && resp.StatusCode == http.StatusOK {
+				// A batch: corrupt the blob inside the stream.
+				b, err := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if err != nil {
+					return err
+				}
+				_ = blobbatch.Walk(b, func(d string, data []byte) {
+					if d == corrupt && len(data) > 0 {
+						data[len(data)/2] ^= 0x55
+					}
+				})
+				resp.Body = io.NopCloser(bytes.NewReader(b))
+				return nil
+			}
+			d, ok := strings.CutPrefix(resp.Request.URL.Path, "/api/v1/blobs/")
+			bad := ok && d == corrupt && resp.StatusCode == http.StatusOK
 			if bad {
 				b, err := io.ReadAll(resp.Body)
 				resp.Body.Close()
@@ -75,6 +93,20 @@ func newEdgeProxy(t *testing.T, origin string) *edgeProxy {
 			p.mu.Lock()
 			p.asked[d]++
 			p.mu.Unlock()
+		}
+		if r.URL.Path == "/api/v1/blobs" && r.Method == http.MethodPost {
+			body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+			p.mu.Lock()
+			for _, d := range strings.Fields(string(body)) {
+				p.asked[d]++
+			}
+			p.mu.Unlock()
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			r.ContentLength = int64(len(body))
 		}
 		rp.ServeHTTP(w, r)
 	}))

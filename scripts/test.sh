@@ -82,4 +82,5 @@ fuzz FuzzParsePrivate 60000x ./internal/sign/
 fuzz FuzzReadPackage 8000x ./internal/format/arch/
 fuzz FuzzParsePkgInfo 400000x ./internal/format/arch/
 fuzz FuzzReader 50000x ./internal/format/internal/xzread/
+fuzz FuzzReadHeader 200000x ./internal/blobbatch/
 echo "all tests passed"

@@ -28,6 +28,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -54,6 +55,9 @@ type Agent struct {
 	fsyncDir func(dir string) error
 	// parts locates the parts of multi-part index files on disk.
 	parts partIndex
+	// noBatch is set once the origin has answered that it has no batch
+	// downloads (an older version).
+	noBatch atomic.Bool
 
 	mu       sync.Mutex
 	served   map[string]int64 // repository -> generation served

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -9,9 +10,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
+
+	"github.com/packyard/packyard/internal/blobbatch"
 )
 
 // tmpPrefix starts the name of every temporary file the agent writes; a
@@ -273,4 +278,84 @@ func validDigest(d string) bool {
 	}
 	_, err := hex.DecodeString(d)
 	return err == nil && d == string(bytes.ToLower([]byte(d)))
+}
+
+// Batches of small files (POST /api/v1/blobs): at most batchFiles files
+// of at most batchFileMax bytes each, batchBytesMax in all.
+const (
+	batchFiles    = 256
+	batchFileMax  = 1 << 20
+	batchBytesMax = 32 << 20
+)
+
+// batchItem is one file of a batch.
+type batchItem struct {
+	f   genFile
+	dst string
+}
+
+// batchable reports whether f may be fetched in a batch: one blob, small,
+// and an origin that has not said it cannot.
+func (a *Agent) batchable(f genFile) bool {
+	return !a.noBatch.Load() && f.Data == nil && len(f.Parts) == 0 && f.Size > 0 && f.Size <= batchFileMax
+}
+
+// fetchBatch downloads the files of items in one request into verified
+// temporary files. It returns one entry per item: nil for those it did
+// not deliver (the batch failed at or before them, or the origin lacks
+// the blob), which the caller fetches one by one; it never fails as a
+// whole.
+func (a *Agent) fetchBatch(ctx context.Context, items []batchItem) []*tmpFile {
+	out := make([]*tmpFile, len(items))
+	var req strings.Builder
+	for _, it := range items {
+		req.WriteString(it.f.Digest)
+		req.WriteByte('\n')
+	}
+	resp, err := a.origin.openBlobs(ctx, req.String())
+	if err != nil {
+		var he *httpError
+		if errors.As(err, &he) && (he.Status == http.StatusNotFound || he.Status == http.StatusMethodNotAllowed) {
+			// An origin without batches: one by one from now on.
+			a.noBatch.Store(true)
+		} else if ctx.Err() == nil {
+			a.log.Warn("batch download failed, fetching its files one by one", "files", len(items), "err", err)
+		}
+		return out
+	}
+	defer resp.Close()
+	a.metrics.blobRequests.Inc()
+	br := bufio.NewReaderSize(resp, 64<<10)
+	for i, it := range items {
+		d, size, err := blobbatch.ReadHeader(br)
+		if err != nil || d != it.f.Digest {
+			a.log.Warn("batch download cut short or out of order, fetching the rest one by one", "want", it.f.Digest, "got", d, "err", err)
+			return out
+		}
+		if size < 0 {
+			continue // the origin lacks it: fetchFile says so
+		}
+		if size != it.f.Size {
+			// Not what the list says: skipped (the header gives its
+			// size), and fetched alone, which reports the mismatch.
+			if _, err := io.CopyN(io.Discard, br, size); err != nil {
+				return out
+			}
+			a.log.Warn("batch download: blob of another size than listed", "digest", d, "size", size, "listed", it.f.Size)
+			a.metrics.verifyFailures.Inc()
+			continue
+		}
+		cr := &countReader{r: io.LimitReader(br, size)}
+		t, err := writeVerified(it.dst, cr, it.f.Digest, it.f.Size)
+		a.metrics.bytes.Add(float64(cr.n))
+		if err != nil {
+			if errors.Is(err, ErrDigestMismatch) {
+				a.metrics.verifyFailures.Inc()
+			}
+			a.log.Warn("batch download: file refused, fetching the rest one by one", "path", it.f.Path, "err", err)
+			return out
+		}
+		out[i] = t
+	}
+	return out
 }

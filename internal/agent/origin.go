@@ -407,6 +407,16 @@ func (o *origin) blob(ctx context.Context, digest string) (io.ReadCloser, error)
 	return resp.Body, nil
 }
 
+// openBlobs asks for several blobs at once (POST /api/v1/blobs, the
+// digests one per line) and returns the response body.
+func (o *origin) openBlobs(ctx context.Context, digests string) (io.ReadCloser, error) {
+	resp, err := o.open(ctx, http.MethodPost, "/api/v1/blobs", strings.NewReader(digests))
+	if err != nil {
+		return nil, err
+	}
+	return resp.Body, nil
+}
+
 // heartbeat is what the agent reports.
 type heartbeat struct {
 	Version   string           `json:"version"`

@@ -21,6 +21,7 @@ import (
 
 	"github.com/packyard/packyard/internal/auth"
 	"github.com/packyard/packyard/internal/blob/fsblob"
+	"github.com/packyard/packyard/internal/blobbatch"
 	"github.com/packyard/packyard/internal/format"
 	"github.com/packyard/packyard/internal/format/arch"
 	"github.com/packyard/packyard/internal/format/deb"
@@ -128,6 +129,30 @@ func (o *testOrigin) serve(w http.ResponseWriter, r *http.Request) {
 			_, _ = w.Write(b)
 			return
 		}
+	}
+	if r.URL.Path == "/api/v1/blobs" && r.Method == http.MethodPost && fromEdge {
+		body, _ := io.ReadAll(r.Body)
+		digests := strings.Fields(string(body))
+		o.mu.Lock()
+		for _, d := range digests {
+			o.blobs.Add(1)
+			o.asked[d]++
+		}
+		o.mu.Unlock()
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		rec := httptest.NewRecorder()
+		o.api.ServeHTTP(rec, r)
+		b := rec.Body.Bytes()
+		if c := o.corrupt.Load().(string); c != "" && rec.Code == http.StatusOK {
+			_ = blobbatch.Walk(b, func(d string, data []byte) {
+				if d == c && len(data) > 0 {
+					data[len(data)/2] ^= 0xff
+				}
+			})
+		}
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write(b)
+		return
 	}
 	if r.URL.Path == "/api/v1/events" && r.URL.Query().Get("follow") != "false" && o.buffer.Load() {
 		// A buffering proxy: headers, then nothing until the stream ends.

@@ -126,44 +126,91 @@ func (a *Agent) applyGeneration(ctx context.Context, gl *genList, rehash bool) (
 	var mu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(a.cfg.Concurrency)
-	for _, d := range order {
+	// fetched is t (nil: get it now) for the file of digest d, then its
+	// copies for the other paths with that digest.
+	fetched := func(d string, t *tmpFile) error {
 		idx := byDigest[d]
-		g.Go(func() error {
-			first := need[idx[0]]
-			var t *tmpFile
-			var err error
+		first := need[idx[0]]
+		copied := false
+		if t == nil {
 			if src, ok := local[d]; ok {
 				if f, oerr := os.Open(src); oerr == nil {
-					t, err = writeVerified(first.dst, f, d, first.f.Size)
+					t, _ = writeVerified(first.dst, f, d, first.f.Size)
 					f.Close()
-					if err == nil {
-						mu.Lock()
-						st.Copied++
-						mu.Unlock()
+					copied = t != nil
+				}
+			}
+		}
+		if t == nil {
+			var err error
+			if t, err = a.fetchFile(gctx, first.f, first.dst); err != nil {
+				return err
+			}
+		}
+		mu.Lock()
+		temps[idx[0]] = t
+		if copied {
+			st.Copied++
+		} else {
+			st.Downloaded++
+			st.Bytes += first.f.Size
+		}
+		mu.Unlock()
+		for _, i := range idx[1:] {
+			c, err := copyTemp(t, need[i].dst, d, need[i].f.Size)
+			if err != nil {
+				return err
+			}
+			mu.Lock()
+			temps[i] = c
+			mu.Unlock()
+		}
+		return nil
+	}
+	// Small single-blob files go in batches, one request each
+	// (POST /api/v1/blobs); the rest, and whatever a batch did not
+	// deliver, one by one.
+	var batch []string
+	var batchBytes int64
+	flush := func() {
+		if len(batch) == 0 {
+			return
+		}
+		ds := batch
+		batch, batchBytes = nil, 0
+		g.Go(func() error {
+			items := make([]batchItem, len(ds))
+			for i, d := range ds {
+				first := need[byDigest[d][0]]
+				items[i] = batchItem{f: first.f, dst: first.dst}
+			}
+			got := a.fetchBatch(gctx, items)
+			for i, d := range ds {
+				if err := fetched(d, got[i]); err != nil {
+					for _, t := range got[i+1:] {
+						if t != nil {
+							t.discard()
+						}
 					}
-				}
-			}
-			if t == nil {
-				t, err = a.fetchFile(gctx, first.f, first.dst)
-				if err != nil {
 					return err
 				}
-				mu.Lock()
-				st.Downloaded++
-				st.Bytes += first.f.Size
-				mu.Unlock()
-			}
-			temps[idx[0]] = t
-			for _, i := range idx[1:] {
-				c, err := copyTemp(t, need[i].dst, d, need[i].f.Size)
-				if err != nil {
-					return err
-				}
-				temps[i] = c
 			}
 			return nil
 		})
 	}
+	for _, d := range order {
+		first := need[byDigest[d][0]]
+		if _, isLocal := local[d]; !isLocal && a.batchable(first.f) {
+			batch = append(batch, d)
+			batchBytes += first.f.Size
+			if len(batch) >= batchFiles || batchBytes >= batchBytesMax {
+				flush()
+			}
+			continue
+		}
+		g.Go(func() error { return fetched(d, nil) })
+	}
+	flush()
 	ferr := g.Wait()
 	if err := syncTemps(temps); err != nil {
 		for _, t := range temps {

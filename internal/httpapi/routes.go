@@ -29,6 +29,7 @@ func (s *Server) routes() {
 	m.HandleFunc("DELETE /api/v1/repos/{repo}/packages/{id}", s.need(admin, s.deletePackage))
 	m.HandleFunc("GET /api/v1/events", s.need(public, s.events))
 	m.HandleFunc("GET /api/v1/blobs/{digest}", s.need(read, s.getBlob))
+	m.HandleFunc("POST /api/v1/blobs", s.need(read, s.getBlobs))
 	m.HandleFunc("GET /api/v1/tokens", s.need(admin, s.listTokens))
 	m.HandleFunc("POST /api/v1/tokens", s.need(admin, s.createToken))
 	m.HandleFunc("DELETE /api/v1/tokens/{name}", s.need(admin, s.deleteToken))
