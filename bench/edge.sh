@@ -2,8 +2,8 @@
 # Runs the edge replication benchmark (issue 5) and writes the results:
 # a fresh `packyard agent` copying a repository of N packages next to
 # `rsync -a` of the same tree over loopback, the replication lag of single
-# uploads (p50/p95/p99) and the origin's CPU and memory while 20 agents
-# follow it.
+# uploads (p50/p95/p99), with one edge and with all agents following, and
+# the origin's CPU and memory while 20 agents follow it.
 #
 #   bench/edge.sh          # full: N = 20,000, 100 uploads, 20 agents
 #                          #   → section "Edge replication" of docs/benchmarks.md
@@ -33,7 +33,7 @@ else
 	N=20000 UPLOADS=100 AGENTS=20
 	OUT=${BENCH_OUT:-$ROOT/docs/benchmarks.md}
 fi
-NEED=$((N + UPLOADS + 1))
+NEED=$((N + 2 * UPLOADS + 1))
 CORPUS=$WORK/edge-corpus-$NEED
 BIN=$WORK/bin
 mkdir -p "$WORK" "$BIN"
@@ -85,9 +85,11 @@ INTRO=$(mktemp)
 	echo "loopback: how long a fresh edge takes to copy a repository of N RPM"
 	echo "packages (agent start until it serves the origin's generation), next to"
 	echo "\`rsync -a\` from an rsync daemon of the tree the edge ended with; the lag"
-	echo "from an upload answered at the origin until the first edge serves the"
-	echo "new generation (its pointer files written, as its /healthz reports); and"
-	echo "what the origin spends while all the agents follow it."
+	echo "from an upload answered at the origin until an edge serves the new"
+	echo "generation (its pointer files written, as its /healthz reports), first"
+	echo "with that edge alone (in production each edge is its own machine), then"
+	echo "with all the agents following on this machine; and what the origin"
+	echo "spends while all the agents follow it."
 	echo
 } >"$INTRO"
 bench_write_block "$OUT" edge-results "$BLOCK" "$INTRO"

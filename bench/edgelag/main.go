@@ -56,7 +56,7 @@ func fatal(err error) {
 
 func main() {
 	c := &config{}
-	flag.StringVar(&c.corpus, "corpus", "", "corpus directory written by bench/corpus (required; at least n+uploads packages)")
+	flag.StringVar(&c.corpus, "corpus", "", "corpus directory written by bench/corpus (required; at least n+2×uploads+1 packages)")
 	flag.StringVar(&c.bin, "packyard", "", "packyard binary (required)")
 	flag.StringVar(&c.work, "work", "", "scratch directory (default: a new temporary directory, removed afterwards)")
 	flag.StringVar(&c.out, "out", "", "also write the markdown report to this file")
@@ -218,7 +218,7 @@ func freePort() (string, error) {
 }
 
 func run(c *config) (string, error) {
-	files, err := loadCorpus(c.corpus, c.n+c.uploads+1)
+	files, err := loadCorpus(c.corpus, c.n+2*c.uploads+1)
 	if err != nil {
 		return "", err
 	}
@@ -275,7 +275,35 @@ func run(c *config) (string, error) {
 	fmt.Fprintf(&b, "| `rsync -a rsync://127.0.0.1/…` of the same tree into an empty directory | %s |\n", stats.Secs(rs))
 	fmt.Fprintf(&b, "| fresh edge ÷ rsync | %s |\n", stats.FmtRatio(stats.Ratio(fresh, rs)))
 
-	// More agents, all caught up before the lag is measured.
+	// Replication lag with one edge: in production every edge is its own
+	// machine, so an edge's lag is what its own sync costs, not what
+	// twenty of them cost when they share this machine's two cores.
+	next := c.n + 1
+	measureLag := func(n int) (stats.Samples, time.Duration, error) {
+		t0 := time.Now()
+		var lags stats.Samples
+		for range n {
+			r, err := cl.Upload(ctx, files[next], nil, true)
+			next++
+			if err != nil {
+				return nil, 0, err
+			}
+			answered := time.Now()
+			if err := first.waitGeneration(r.Generation, time.Minute); err != nil {
+				return nil, 0, err
+			}
+			lags = append(lags, time.Since(answered))
+		}
+		return lags, time.Since(t0), nil
+	}
+	lags, _, err := measureLag(c.uploads)
+	if err != nil {
+		return "", err
+	}
+	fmt.Fprintf(&b, "| replication lag with one edge, upload answered → edge serves the new repomd.xml, p50 / p95 / p99 / max (%d uploads) | %s / %s / %s / %s |\n",
+		c.uploads, stats.MS(lags.P50()), stats.MS(lags.P95()), stats.MS(lags.Quantile(0.99)), stats.MS(lags.Max()))
+
+	// More agents, all caught up before the origin's cost is measured.
 	all := []*agent{first}
 	for i := 1; i < c.agents; i++ {
 		a, err := startAgent(c, srv.Base, fmt.Sprintf("edge-%02d", i), tokens[i], i)
@@ -285,8 +313,9 @@ func run(c *config) (string, error) {
 		defer a.stop()
 		all = append(all, a)
 	}
+	cur := first.served()
 	for _, a := range all {
-		if err := a.waitGeneration(gen, time.Hour); err != nil {
+		if err := a.waitGeneration(cur, time.Hour); err != nil {
 			return "", err
 		}
 	}
@@ -294,20 +323,10 @@ func run(c *config) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	t0 := time.Now()
-	var lags stats.Samples
-	for i := 0; i < c.uploads; i++ {
-		r, err := cl.Upload(ctx, files[c.n+1+i], nil, true)
-		if err != nil {
-			return "", err
-		}
-		answered := time.Now()
-		if err := first.waitGeneration(r.Generation, time.Minute); err != nil {
-			return "", err
-		}
-		lags = append(lags, time.Since(answered))
+	crowd, elapsed, err := measureLag(c.uploads)
+	if err != nil {
+		return "", err
 	}
-	elapsed := time.Since(t0)
 	cpu1, err := proc.CPUTime(srv.PID())
 	if err != nil {
 		return "", err
@@ -316,9 +335,9 @@ func run(c *config) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	fmt.Fprintf(&b, "| replication lag, upload answered → edge serves the new repomd.xml, p50 / p95 / p99 / max | %s / %s / %s / %s |\n",
-		stats.MS(lags.P50()), stats.MS(lags.P95()), stats.MS(lags.Quantile(0.99)), stats.MS(lags.Max()))
-	fmt.Fprintf(&b, "| origin CPU (user+sys) during the uploads with %d agents following | %s in %s (%.0f%% of one core) |\n",
+	fmt.Fprintf(&b, "| the same with all %d agents following, on this machine beside the origin, p50 / p95 / p99 / max (%d more uploads) | %s / %s / %s / %s |\n",
+		c.agents, c.uploads, stats.MS(crowd.P50()), stats.MS(crowd.P95()), stats.MS(crowd.Quantile(0.99)), stats.MS(crowd.Max()))
+	fmt.Fprintf(&b, "| origin CPU (user+sys) during those uploads with %d agents following | %s in %s (%.0f%% of one core) |\n",
 		c.agents, stats.Secs(cpu1-cpu0), stats.Secs(elapsed), 100*(cpu1-cpu0).Seconds()/elapsed.Seconds())
 	fmt.Fprintf(&b, "| origin VmRSS / VmHWM after them | %s / %s |\n", stats.MiB(mem.RSS), stats.MiB(mem.HWM))
 
@@ -331,8 +350,8 @@ func run(c *config) (string, error) {
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s |\n", name, measured, verdict)
 	}
-	target("replication lag p50 ≤ 1 s", stats.MS(lags.P50()), lags.P50() <= time.Second)
-	target("replication lag p99 ≤ 2 s", stats.MS(lags.Quantile(0.99)), lags.Quantile(0.99) <= 2*time.Second)
+	target("replication lag p50 ≤ 1 s (one edge)", stats.MS(lags.P50()), lags.P50() <= time.Second)
+	target("replication lag p99 ≤ 2 s (one edge)", stats.MS(lags.Quantile(0.99)), lags.Quantile(0.99) <= 2*time.Second)
 	ratio := stats.Ratio(fresh, rs)
 	target("fresh edge sync ≤ 1.5× rsync -a", fmt.Sprintf("%s vs %s = %s", stats.Secs(fresh), stats.Secs(rs), stats.FmtRatio(ratio)), ratio <= 1.5)
 	return b.String(), nil
