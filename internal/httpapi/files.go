@@ -72,8 +72,8 @@ func (s *Server) serveObject(w http.ResponseWriter, r *http.Request, obj *repo.O
 		return
 	}
 	var body io.ReadSeeker
-	if obj.Data == nil && r.Method == http.MethodGet && s.cache.fits(obj.Size) {
-		if b, ok := s.cache.get(obj.Digest); ok {
+	if obj.Data == nil && r.Method == http.MethodGet && s.cache.Fits(obj.Size) {
+		if b, ok := s.cache.Get(obj.Digest); ok {
 			body = bytes.NewReader(b)
 		}
 	}
@@ -134,7 +134,7 @@ const bufferMax = 256 << 10
 // A file the read cache takes (remote stores, read_cache_size) is read
 // whole too, whatever bufferMax says, and kept for the next request.
 func (s *Server) bufferSmall(r *http.Request, obj *repo.Object, rd io.ReadSeeker) (io.ReadSeeker, error) {
-	caching := s.cache.fits(obj.Size)
+	caching := s.cache.Fits(obj.Size)
 	if _, local := rd.(*os.File); local || obj.Data != nil || obj.Size > bufferMax && !caching || r.Method != http.MethodGet {
 		return rd, nil
 	}
@@ -143,7 +143,7 @@ func (s *Server) bufferSmall(r *http.Request, obj *repo.Object, rd io.ReadSeeker
 		return nil, fmt.Errorf("read %s: %w", obj.Path, err)
 	}
 	if caching {
-		s.cache.put(obj.Digest, b)
+		s.cache.Put(obj.Digest, b)
 	}
 	return bytes.NewReader(b), nil
 }

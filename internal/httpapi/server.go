@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/packyard/packyard/internal/auth"
+	"github.com/packyard/packyard/internal/bytecache"
 	"github.com/packyard/packyard/internal/proxy"
 	"github.com/packyard/packyard/internal/repo"
 	"github.com/packyard/packyard/internal/sign"
@@ -49,7 +50,7 @@ type Server struct {
 	log     *slog.Logger
 	opts    Options
 	mux     *http.ServeMux
-	cache   *readCache
+	cache   *bytecache.Cache
 }
 
 // New builds the Server and its routes.
@@ -58,8 +59,8 @@ func New(svc *repo.Service, a *auth.Authenticator, m *Metrics, log *slog.Logger,
 		opts.BodyIdleTimeout = time.Minute
 	}
 	s := &Server{svc: svc, auth: a, metrics: m, log: log, opts: opts, mux: http.NewServeMux(),
-		cache: newReadCache(opts.ReadCacheSize)}
-	s.cache.register(m)
+		cache: bytecache.New(opts.ReadCacheSize, 0)}
+	registerReadCache(s.cache, m)
 	s.routes()
 	return s
 }

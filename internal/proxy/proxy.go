@@ -28,6 +28,7 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -42,6 +43,7 @@ import (
 	"time"
 
 	"github.com/packyard/packyard/internal/blob"
+	"github.com/packyard/packyard/internal/bytecache"
 	"github.com/packyard/packyard/internal/format"
 	"github.com/packyard/packyard/internal/meta"
 )
@@ -144,7 +146,17 @@ type Proxy struct {
 	// reading counts the responses reading each blob, which eviction
 	// leaves alone.
 	reading map[string]int
+
+	// small holds the bytes of small cached files (smallFileMax).
+	small *bytecache.Cache
 }
+
+// The bytes of cached files up to smallFileMax are kept in memory, up to
+// smallCacheSize in all.
+const (
+	smallFileMax   = 64 << 10
+	smallCacheSize = 32 << 20
+)
 
 // New returns a Proxy; Close stops its downloads.
 func New(opts Options) *Proxy {
@@ -188,6 +200,7 @@ func New(opts Options) *Proxy {
 		ctx:    ctx, cancel: cancel,
 		flights: map[string]*flight{}, groups: map[string]*groupCall{}, indexes: map[int64]*expectedIndex{}, sizes: map[int64]*cacheSize{},
 		down: map[string]downState{}, reading: map[string]int{},
+		small: bytecache.New(smallCacheSize, smallFileMax),
 	}
 }
 
@@ -373,11 +386,31 @@ func (p *Proxy) serveRecord(w http.ResponseWriter, r *http.Request, rc *repoConf
 		}
 		p.mu.Unlock()
 	}()
-	rd, err := p.blobs.Open(r.Context(), blob.Digest(rec.Digest))
-	if err != nil {
-		return err
+	// Small files (the pointer files every client of a fleet asks for)
+	// are answered from memory: no open, seek and sendfile per request.
+	var body io.ReadSeeker
+	small := p.small.Fits(rec.Size)
+	if small {
+		if b, ok := p.small.Get(rec.Digest); ok {
+			body = bytes.NewReader(b)
+		}
 	}
-	defer rd.Close()
+	if body == nil {
+		rd, err := p.blobs.Open(r.Context(), blob.Digest(rec.Digest))
+		if err != nil {
+			return err
+		}
+		defer rd.Close()
+		body = rd
+		if small {
+			b, err := io.ReadAll(io.LimitReader(rd, rec.Size+1))
+			if err != nil {
+				return err
+			}
+			p.small.Put(rec.Digest, b) // only if the bytes match the digest
+			body = bytes.NewReader(b)
+		}
+	}
 	// Recorded before the bytes go out: a long download is recent use.
 	p.used(rc, rec)
 	h := w.Header()
@@ -395,7 +428,12 @@ func (p *Proxy) serveRecord(w http.ResponseWriter, r *http.Request, rc *repoConf
 	if cls.kind == kindImmutable {
 		mod = rec.FetchedAt
 	}
-	http.ServeContent(cw, r, rec.Path, mod, rd)
+	if _, inMemory := body.(*bytes.Reader); inMemory {
+		// Without ReadFrom: headers and body leave in one write.
+		http.ServeContent(struct{ http.ResponseWriter }{cw}, r, rec.Path, mod, body)
+	} else {
+		http.ServeContent(cw, r, rec.Path, mod, body)
+	}
 	p.metrics.ProxyBytes(rc.repo.Name, "served", cw.n)
 	return nil
 }

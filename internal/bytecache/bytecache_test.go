@@ -1,4 +1,4 @@
-package httpapi
+package bytecache
 
 import (
 	"crypto/sha256"
@@ -12,19 +12,19 @@ func digestOf(b []byte) string {
 	return hex.EncodeToString(s[:])
 }
 
-// TestReadCache: the cache holds only bytes that match their digest,
+// TestCache: the cache holds only bytes that match their digest,
 // refuses entries over its per-entry bound, and evicts the least recently
 // used entries to stay within its size.
-func TestReadCache(t *testing.T) {
-	if newReadCache(0) != nil || newReadCache(-1) != nil {
+func TestCache(t *testing.T) {
+	if New(0, 0) != nil || New(-1, 0) != nil {
 		t.Fatal("a cache of size ≤ 0 is not nil")
 	}
-	var none *readCache
-	if none.fits(1) {
+	var none *Cache
+	if none.Fits(1) {
 		t.Fatal("a nil cache takes entries")
 	}
-	c := newReadCache(800) // entries ≤ 100 bytes
-	if c.fits(101) || !c.fits(100) || c.fits(-1) {
+	c := New(800, 0) // entries ≤ 100 bytes
+	if c.Fits(101) || !c.Fits(100) || c.Fits(-1) {
 		t.Fatalf("fits: per-entry bound is %d, want 100", c.maxEntry)
 	}
 	blobs := make([][]byte, 10)
@@ -32,38 +32,46 @@ func TestReadCache(t *testing.T) {
 		blobs[i] = fmt.Appendf(nil, "%0100d", i) // 100 bytes each
 	}
 	wrong := []byte("not the bytes of this digest")
-	if c.put(digestOf(blobs[0]), wrong) {
+	if c.Put(digestOf(blobs[0]), wrong) {
 		t.Fatal("put accepted bytes that do not match the digest")
 	}
-	if c.put(digestOf(make([]byte, 101)), make([]byte, 101)) {
+	if c.Put(digestOf(make([]byte, 101)), make([]byte, 101)) {
 		t.Fatal("put accepted an entry over the per-entry bound")
 	}
-	if _, ok := c.get(digestOf(blobs[0])); ok {
+	if _, ok := c.Get(digestOf(blobs[0])); ok {
 		t.Fatal("a refused entry is cached")
 	}
 	for i := range 8 {
-		if !c.put(digestOf(blobs[i]), blobs[i]) {
+		if !c.Put(digestOf(blobs[i]), blobs[i]) {
 			t.Fatalf("put %d refused", i)
 		}
 	}
-	if b, n := c.size(); b != 800 || n != 8 {
+	if b, n := c.Size(); b != 800 || n != 8 {
 		t.Fatalf("size %d bytes, %d entries; want 800, 8", b, n)
 	}
 	// Touch 0 so that 1 is the least recently used, then add two more.
-	if got, ok := c.get(digestOf(blobs[0])); !ok || string(got) != string(blobs[0]) {
+	if got, ok := c.Get(digestOf(blobs[0])); !ok || string(got) != string(blobs[0]) {
 		t.Fatalf("get 0: %q %v", got, ok)
 	}
-	c.put(digestOf(blobs[8]), blobs[8])
-	c.put(digestOf(blobs[9]), blobs[9])
-	if b, n := c.size(); b > 800 || n != 8 {
+	c.Put(digestOf(blobs[8]), blobs[8])
+	c.Put(digestOf(blobs[9]), blobs[9])
+	if b, n := c.Size(); b > 800 || n != 8 {
 		t.Fatalf("size %d bytes, %d entries after eviction; want ≤ 800, 8", b, n)
 	}
 	for i, want := range map[int]bool{0: true, 1: false, 2: false, 3: true, 8: true, 9: true} {
-		if _, ok := c.get(digestOf(blobs[i])); ok != want {
+		if _, ok := c.Get(digestOf(blobs[i])); ok != want {
 			t.Errorf("entry %d cached = %v, want %v", i, ok, want)
 		}
 	}
-	if c.hits.Load() == 0 || c.misses.Load() == 0 {
-		t.Errorf("hits %d, misses %d: both should have counted", c.hits.Load(), c.misses.Load())
+	if c.Hits.Load() == 0 || c.Misses.Load() == 0 {
+		t.Errorf("hits %d, misses %d: both should have counted", c.Hits.Load(), c.Misses.Load())
+	}
+}
+
+// TestCacheEntryBound: an explicit entry bound is kept.
+func TestCacheEntryBound(t *testing.T) {
+	c := New(1<<20, 64<<10)
+	if !c.Fits(64<<10) || c.Fits(64<<10+1) {
+		t.Fatal("entry bound of 64 KiB not kept")
 	}
 }
