@@ -2,6 +2,8 @@ package agent
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"io/fs"
 	"net/http"
@@ -99,10 +101,12 @@ func TestAgentRefusesCorruptBlob(t *testing.T) {
 	repomd := fileDigest(t, filepath.Join(root, "el/repodata/repomd.xml"))
 	served := a.served("el")
 
-	// The next package's blob is corrupted on its way to the edge.
-	path, digest := o.upload("el", "bad", "1.0")
-	o.corrupt.Store(digest)
-	o.upload("el", "c", "1.0") // a second publish so the corrupt one is fetched after the flag
+	// The next package's blob is corrupted on its way to the edge, from
+	// before it is uploaded (a fast edge fetches it at once).
+	bad := o.build("bad", "1.0")
+	sum := sha256.Sum256(bad)
+	o.corrupt.Store(hex.EncodeToString(sum[:]))
+	path, _ := o.put("el", "bad", "1.0", bad)
 	waitFor(t, "error reported", func() (bool, string) {
 		st := a.Status()
 		return st.Status == "degraded" && strings.Contains(st.LastError, "digest mismatch"), st.LastError

@@ -191,6 +191,12 @@ func (o *testOrigin) createRepo(name string) {
 // and its digest.
 func (o *testOrigin) upload(repoName, name, version string) (string, string) {
 	o.t.Helper()
+	return o.put(repoName, name, version, o.build(name, version))
+}
+
+// build makes the rpm upload would send.
+func (o *testOrigin) build(name, version string) []byte {
+	o.t.Helper()
 	b, err := rpmtest.Build(rpmtest.Spec{
 		Name: name, Version: version, Release: "1", Arch: "x86_64", Summary: "agent test package " + name,
 		Description: "A package for the agent tests.", License: "MIT", BuildHost: "test.example.com",
@@ -200,6 +206,13 @@ func (o *testOrigin) upload(repoName, name, version string) (string, string) {
 	if err != nil {
 		o.t.Fatal(err)
 	}
+	return b
+}
+
+// put uploads a built rpm and returns its path in the repository and its
+// digest.
+func (o *testOrigin) put(repoName, name, version string, b []byte) (string, string) {
+	o.t.Helper()
 	var res struct {
 		Path   string `json:"path"`
 		SHA256 string `json:"sha256"`
