@@ -242,7 +242,12 @@ func (w *writer) put(ctx context.Context, d blob.Digest) error {
 // cannot complete it.
 func (w *writer) putMultipart(ctx context.Context, d blob.Digest) error {
 	bucket, key := w.s.cfg.Bucket, w.s.key(d)
-	id, err := w.s.core.NewMultipartUpload(ctx, bucket, key, minio.PutObjectOptions{ContentType: contentType})
+	// Created detached from ctx: a request cancelled after the server
+	// created the upload but before its ID arrived would leave an upload
+	// nobody can abort. ctx is looked at once the ID is known.
+	nctx, ncancel := context.WithTimeout(context.WithoutCancel(ctx), abortTimeout)
+	id, err := w.s.core.NewMultipartUpload(nctx, bucket, key, minio.PutObjectOptions{ContentType: contentType})
+	ncancel()
 	if err != nil {
 		return err
 	}
