@@ -239,7 +239,7 @@ func waitMinIO(addr string, exited <-chan struct{}) error {
 	for {
 		if resp, err := client.Get(url); err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
+			if resp.StatusCode == http.StatusOK && iamReady(client, addr) {
 				return nil
 			}
 		}
@@ -251,6 +251,28 @@ func waitMinIO(addr string, exited <-chan struct{}) error {
 		case <-tick.C:
 		}
 	}
+}
+
+// iamReady reports whether MinIO judges credentials yet: "ready" comes
+// before its IAM subsystem is, and until then a request with unknown
+// credentials is answered 503 ("IAM sub-system not initialized yet")
+// instead of 403, which a test of wrong credentials would take for an
+// outage.
+func iamReady(client *http.Client, addr string) bool {
+	req, err := http.NewRequest(http.MethodGet, "http://"+addr+"/", nil)
+	if err != nil {
+		return false
+	}
+	req.Header.Set("X-Amz-Date", time.Now().UTC().Format("20060102T150405Z"))
+	req.Header.Set("X-Amz-Content-Sha256", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+	req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=packyard-probe/"+time.Now().UTC().Format("20060102")+
+		"/us-east-1/s3/aws4_request, SignedHeaders=host;x-amz-content-sha256;x-amz-date, Signature="+strings.Repeat("0", 64))
+	resp, err := client.Do(req)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusForbidden
 }
 
 // freeLoopbackAddr returns a loopback address with a port that was free.
