@@ -45,25 +45,27 @@ func TestAgentCleanupWithoutFullSync(t *testing.T) {
 	if err := os.WriteFile(stale, []byte("half a download"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "expired and temporary files deleted", func() (bool, string) {
+	// The sweep deletes the files, then their state rows: both are
+	// waited for.
+	waitFor(t, "expired and temporary files deleted and forgotten", func() (bool, string) {
 		for _, p := range append([]string{stale}, gone...) {
 			if _, err := os.Lstat(p); !errors.Is(err, fs.ErrNotExist) {
 				return false, p + " is still there"
+			}
+		}
+		rows, err := a.state.files(context.Background(), "el")
+		if err != nil {
+			return false, err.Error()
+		}
+		for key, row := range rows {
+			if row.RetiredAt != 0 {
+				return false, key + ": still recorded as retired after its deletion"
 			}
 		}
 		return true, ""
 	})
 	if ok, why := o.treeMatches(root, "el"); !ok {
 		t.Errorf("the served generation was damaged: %s", why)
-	}
-	rows, err := a.state.files(context.Background(), "el")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for key, row := range rows {
-		if row.RetiredAt != 0 {
-			t.Errorf("%s: still recorded as retired after its deletion", key)
-		}
 	}
 }
 
