@@ -121,7 +121,8 @@ func TestDropFolder(t *testing.T) {
 		{rpmDir, "broken-1.0-1.noarch.rpm", "RPM lead"},
 		{debDir, "broken_1.0_amd64.deb", "deb: file ends inside the archive member header"},
 	} {
-		why, err := os.ReadFile(filepath.Join(r.dir, "rejected", r.file+".error"))
+		// FILE.error is written last, once the file is in rejected/.
+		why, err := waitReadFile(filepath.Join(r.dir, "rejected", r.file+".error"), 10*time.Second)
 		if err != nil {
 			t.Errorf("no reason beside rejected/%s: %v", r.file, err)
 			continue
@@ -273,4 +274,16 @@ func metricValue(text, series string) int {
 		}
 	}
 	return 0
+}
+
+// waitReadFile reads a file that is about to appear, waiting up to limit.
+func waitReadFile(p string, limit time.Duration) ([]byte, error) {
+	deadline := time.Now().Add(limit)
+	for {
+		b, err := os.ReadFile(p)
+		if err == nil || !os.IsNotExist(err) || time.Now().After(deadline) {
+			return b, err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

@@ -276,7 +276,8 @@ func TestDropFolderArch(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(drop, pkgs[0].file+".sig")); !os.IsNotExist(err) {
 		t.Errorf("the .sig beside the imported package is still there: %v", err)
 	}
-	why, err := os.ReadFile(filepath.Join(drop, "rejected", "broken-1.0-1-x86_64.pkg.tar.zst.error"))
+	// FILE.error is written last, once the file is in rejected/.
+	why, err := waitReadFile(filepath.Join(drop, "rejected", "broken-1.0-1-x86_64.pkg.tar.zst.error"), 10*time.Second)
 	if err != nil || !strings.Contains(string(why), "repository: "+repo) {
 		t.Errorf("rejected reason: %v\n%s", err, why)
 	}

@@ -157,7 +157,7 @@ func (f *folder) imported(root *os.Root, rel, sigRel string, res *repo.Result, c
 		attrs = append(attrs, "signature", sigRel)
 	}
 	if cfg.keep {
-		moved, err := f.moveAside(root, importedDir, rel, sigRel, nil)
+		moved, err := f.moveAside(root, importedDir, rel, sigRel)
 		if err != nil {
 			f.log.Error("imported a file from the drop folder but cannot move it to imported/; it stays and is found identical at the next scan",
 				append(attrs, "err", err)...)
@@ -181,18 +181,9 @@ func (f *folder) imported(root *os.Root, rel, sigRel string, res *repo.Result, c
 }
 
 // reject moves a refused file (and its signature) to rejected/ and writes
-// why beside it. The reason is written first, so that whoever sees the
-// file appear in rejected/ finds its FILE.error there already.
+// why beside it, last.
 func (f *folder) reject(root *os.Root, rel, sigRel string, cause error) result {
-	why := fmt.Sprintf("error: %v\nfile: %s\nrepository: %s\ntime: %s\n", cause, rel, f.repo, time.Now().UTC().Format(time.RFC3339))
-	if sigRel != "" {
-		why += "signature: " + sigRel + " (moved beside the file)\n"
-	}
-	moved, err := f.moveAside(root, rejectedDir, rel, sigRel, func(to string) {
-		if err := root.WriteFile(to+".error", []byte(why), 0o644); err != nil {
-			f.log.Error("cannot write the reason beside a rejected file", "file", to, "reason", cause, "err", err)
-		}
-	})
+	moved, err := f.moveAside(root, rejectedDir, rel, sigRel)
 	if err != nil {
 		f.w.opts.Metrics.WatchFile(f.repo, ResultRetry)
 		f.log.Error("the repository refused a file from the drop folder, and it cannot be moved to rejected/; it stays and is tried again at the next scan",
@@ -200,6 +191,21 @@ func (f *folder) reject(root *os.Root, rel, sigRel string, cause error) result {
 		return result{rel: rel, next: nextRescan}
 	}
 	f.w.opts.Metrics.WatchFile(f.repo, ResultRejected)
+	why := fmt.Sprintf("error: %v\nfile: %s\nrepository: %s\ntime: %s\n", cause, rel, f.repo, time.Now().UTC().Format(time.RFC3339))
+	if sigRel != "" {
+		why += "signature: " + sigRel + " (moved beside the file)\n"
+	}
+	// Written last and whole (a temporary name, then a rename): once
+	// FILE.error is there, the rejection is complete.
+	tmp := path.Join(path.Dir(moved), "."+path.Base(moved)+".error.tmp")
+	err = root.WriteFile(tmp, []byte(why), 0o644)
+	if err == nil {
+		err = root.Rename(tmp, moved+".error")
+	}
+	if err != nil {
+		_ = root.Remove(tmp)
+		f.log.Error("cannot write the reason beside a rejected file", "file", moved, "reason", cause, "err", err)
+	}
 	f.log.Warn("rejected a file from the drop folder", "file", rel, "moved_to", moved, "reason", cause)
 	return result{rel: rel, next: nextDone}
 }
@@ -217,10 +223,8 @@ func (f *folder) retry(rel string, err error) result {
 }
 
 // moveAside moves rel (and its signature) into dir under a name nothing
-// has there yet, and returns the new path. before, if not nil, is called
-// with that path just before the move (and its FILE.error removed again
-// if the move fails).
-func (f *folder) moveAside(root *os.Root, dir, rel, sigRel string, before func(to string)) (string, error) {
+// has there yet, and returns the new path.
+func (f *folder) moveAside(root *os.Root, dir, rel, sigRel string) (string, error) {
 	f.moveMu.Lock()
 	defer f.moveMu.Unlock()
 	if err := root.Mkdir(dir, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
@@ -232,13 +236,7 @@ func (f *folder) moveAside(root *os.Root, dir, rel, sigRel string, before func(t
 		if exists(root, to) || exists(root, to+".error") || (sigRel != "" && exists(root, to+".sig")) {
 			continue
 		}
-		if before != nil {
-			before(to)
-		}
 		if err := root.Rename(rel, to); err != nil {
-			if before != nil {
-				_ = root.Remove(to + ".error")
-			}
 			return "", err
 		}
 		if sigRel != "" {
