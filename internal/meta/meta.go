@@ -1,5 +1,6 @@
 // Package meta defines packyard's domain records (repositories, packages,
-// generations, events, tokens) and the Store interface that persists them.
+// generations, events, tokens, edges, proxy cache records, mirror sync
+// records, snapshots) and the Store interface that persists them.
 //
 // Every method that changes state is atomic: it either commits completely,
 // including the change-feed event it appends, or leaves nothing behind.
@@ -228,8 +229,9 @@ type Store interface {
 	// UpdateRepoConfig replaces a repository's Config and appends a
 	// repo.updated event.
 	UpdateRepoConfig(ctx context.Context, name string, config []byte) error
-	// DeleteRepo removes the repository with its packages and generations
-	// and appends a repo.deleted event. The blobs stay for GC.
+	// DeleteRepo removes the repository with its packages, generations,
+	// sync records and snapshots and appends a repo.deleted event. The
+	// blobs stay for GC.
 	DeleteRepo(ctx context.Context, name string) error
 
 	// AddPackage inserts p (ID, AddedSeq set on return) with its fragments
@@ -291,8 +293,8 @@ type Store interface {
 	// first, without files.
 	ListGenerations(ctx context.Context, repoID int64) ([]Generation, error)
 	// PruneGenerations deletes generations that are older than before,
-	// except the newest keep ones and the current one. It returns the
-	// numbers it deleted.
+	// except the newest keep ones, the current one and those a snapshot
+	// names. It returns the numbers it deleted.
 	PruneGenerations(ctx context.Context, repoID int64, before time.Time, keep int) ([]int64, error)
 
 	// Events returns up to limit events with Seq > since, in order.
@@ -317,6 +319,12 @@ type Store interface {
 
 	// Proxy cache records (proxy repositories): see ProxyFile.
 	ProxyStore
+
+	// Mirror sync records (mirror repositories): see MirrorSync.
+	MirrorStore
+
+	// Named, retained generations: see Snapshot.
+	SnapshotStore
 
 	// Close releases the store.
 	Close() error
@@ -367,6 +375,77 @@ type ProxyStore interface {
 	// DeleteProxyFile removes a record, or returns ErrNotFound. The blob
 	// stays for GC, which keeps blobs that any record names.
 	DeleteProxyFile(ctx context.Context, repoID int64, path string) error
+}
+
+// Sync statuses.
+const (
+	SyncRunning = "running"
+	SyncOK      = "ok"
+	SyncFailed  = "failed"
+)
+
+// MirrorSync is the record of one sync of a mirror repository from its
+// upstreams. Sync records are local state, not part of the change feed.
+type MirrorSync struct {
+	// ID is assigned by the store and never reused.
+	ID        int64
+	RepoID    int64
+	StartedAt time.Time
+	// FinishedAt is zero while the sync runs.
+	FinishedAt time.Time
+	// Status is SyncRunning, SyncOK or SyncFailed.
+	Status string
+	// Error says why the sync failed; "" unless Status is SyncFailed.
+	Error string
+	// Seq is, for an ok sync, the event sequence that the generation it
+	// published includes, and Generation that generation's number.
+	Seq        int64
+	Generation int64
+	// Stats is a JSON document of counters (added, kept, failed, bytes,
+	// …); the store does not interpret it.
+	Stats []byte
+}
+
+// MirrorStore persists mirror sync records.
+type MirrorStore interface {
+	// PutSync inserts s when s.ID == 0 (setting s.ID) or replaces the
+	// record with that ID. ErrNotFound if the repository does not exist,
+	// or, on update, if the repository has no record with that ID. A
+	// Status other than SyncRunning, SyncOK or SyncFailed is refused.
+	PutSync(ctx context.Context, s *MirrorSync) error
+	// ListSyncs returns up to limit (0: all) of a repository's sync
+	// records, newest (highest ID) first.
+	ListSyncs(ctx context.Context, repoID int64, limit int) ([]MirrorSync, error)
+	// LastGoodSync returns the repository's newest (highest ID) record
+	// with Status SyncOK, or ErrNotFound.
+	LastGoodSync(ctx context.Context, repoID int64) (*MirrorSync, error)
+}
+
+// Snapshot freezes one generation of a repository under a name. Snapshots
+// are not part of the change feed.
+type Snapshot struct {
+	RepoID int64
+	// Name is unique within the repository.
+	Name       string
+	Generation int64
+	CreatedAt  time.Time
+}
+
+// SnapshotStore persists snapshots. A generation that a snapshot names is
+// never pruned (PruneGenerations skips it) until the snapshot is deleted;
+// its files, and the packages live at its Seq, therefore stay referenced.
+type SnapshotStore interface {
+	// CreateSnapshot inserts s (CreatedAt set on return). ErrExists if the
+	// repository has a snapshot of that name; ErrNotFound if the
+	// repository or the generation (retained) does not exist.
+	CreateSnapshot(ctx context.Context, s *Snapshot) error
+	// GetSnapshot returns a repository's snapshot by name, or ErrNotFound.
+	GetSnapshot(ctx context.Context, repoID int64, name string) (*Snapshot, error)
+	// ListSnapshots returns a repository's snapshots ordered by name.
+	ListSnapshots(ctx context.Context, repoID int64) ([]Snapshot, error)
+	// DeleteSnapshot removes a snapshot, or returns ErrNotFound. Its
+	// generation becomes prunable again under the normal rules.
+	DeleteSnapshot(ctx context.Context, repoID int64, name string) error
 }
 
 // Edge is what an edge agent (packyard agent) last reported to the origin.
@@ -425,7 +504,7 @@ type PublishLocker interface {
 // CopyTables lists, parents first, the tables a TableCopier copies. Both
 // backends keep the same tables and columns, holding only integers, text
 // and bytes, so that rows move between them unchanged.
-var CopyTables = []string{"repos", "packages", "package_fragments", "generations", "generation_files", "events", "tokens", "edges", "proxy_files"}
+var CopyTables = []string{"repos", "packages", "package_fragments", "generations", "generation_files", "events", "tokens", "edges", "proxy_files", "mirror_syncs", "snapshots"}
 
 // CopyKeys is the primary key of each table of CopyTables: ExportRows
 // returns rows in this order on every backend.
@@ -439,6 +518,8 @@ var CopyKeys = map[string]string{
 	"tokens":            "id",
 	"proxy_files":       "repo_id, path",
 	"edges":             "name",
+	"mirror_syncs":      "id",
+	"snapshots":         "repo_id, name",
 }
 
 // TableCopier is implemented by stores that can be copied row for row into

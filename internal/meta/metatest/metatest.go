@@ -59,6 +59,9 @@ func Run(t *testing.T, newStore func(t *testing.T) meta.Store) {
 		{"Edges", testEdges},
 		{"DeleteRepoCascades", testDeleteRepoCascades},
 		{"ProxyFiles", testProxyFiles},
+		{"MirrorSyncs", testMirrorSyncs},
+		{"Snapshots", testSnapshots},
+		{"DeleteRepoDropsSyncsAndSnapshots", testDeleteRepoDropsSyncsAndSnapshots},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -142,9 +142,12 @@ func (s *Store) ListGenerations(ctx context.Context, repoID int64) ([]meta.Gener
 }
 
 // PruneGenerations deletes the generations older than before, except the
-// newest keep ones and the current one, and returns their numbers in
-// ascending order. It takes the write lock, though it appends no event, so
-// that it never meets a concurrent DeleteRepo or Publish halfway.
+// newest keep ones, the current one and those a snapshot names, and returns
+// their numbers in ascending order. Packages are never purged (a removed
+// one keeps its row), so a snapshot's generation keeps its files and the
+// packages live at its Seq. It takes the write lock, though it appends no
+// event, so that it never meets a concurrent DeleteRepo, Publish or
+// CreateSnapshot halfway.
 func (s *Store) PruneGenerations(ctx context.Context, repoID int64, before time.Time, keep int) ([]int64, error) {
 	var deleted []int64
 	err := s.write(ctx, locked, func(tx pgx.Tx) error {
@@ -152,6 +155,7 @@ func (s *Store) PruneGenerations(ctx context.Context, repoID int64, before time.
 			WHERE repo_id = $1 AND created_at < $2
 				AND number <> (SELECT current_generation FROM repos WHERE id = $1)
 				AND number NOT IN (SELECT number FROM generations WHERE repo_id = $1 ORDER BY number DESC LIMIT $3)
+				AND number NOT IN (SELECT generation FROM snapshots WHERE repo_id = $1)
 			RETURNING number`, repoID, nanos(before), max(keep, 0))
 		if err != nil {
 			return err

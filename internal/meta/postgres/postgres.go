@@ -305,11 +305,12 @@ var sequences = []struct{ name, table, column string }{
 	{"packages_id_seq", "packages", "id"},
 	{"events_seq_seq", "events", "seq"},
 	{"tokens_id_seq", "tokens", "id"},
+	{"mirror_syncs_id_seq", "mirror_syncs", "id"},
 }
 
 // ResetSequences moves every identity sequence (repos_id_seq,
-// packages_id_seq, events_seq_seq, tokens_id_seq) past the highest value of
-// its column, never backwards, so that ids and sequence numbers stay unique
+// packages_id_seq, events_seq_seq, tokens_id_seq, mirror_syncs_id_seq) past
+// the highest value of its column, never backwards, so that ids and sequence numbers stay unique
 // after rows were copied in with their own (packyard migrate).
 func (s *Store) ResetSequences(ctx context.Context) error {
 	err := s.write(ctx, locked, func(tx pgx.Tx) error {

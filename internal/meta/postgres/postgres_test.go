@@ -236,6 +236,8 @@ func TestResetSequences(t *testing.T) {
 			summary, uploaded_by, uploaded_at, added_seq) VALUES (300, 100, '', 'p', '', '1', '1', 'noarch', 'p.rpm', 'd', 1, '', '', 1, 500)`,
 		`INSERT INTO events (seq, type, repo, data, time) VALUES (500, 'package.added', 'copied', '{}', 1)`,
 		`INSERT INTO tokens (id, name, hash, scope, repos, created_at) VALUES (40, 't', 'h', 'read', 'null', 1)`,
+		`INSERT INTO mirror_syncs (id, repo_id, started_at, finished_at, status, error, seq, generation, stats)
+			VALUES (70, 100, 1, 2, 'ok', '', 500, 0, '')`,
 	} {
 		if _, err := s.pool.Exec(ctx, q); err != nil {
 			t.Fatalf("%s: %v", q, err)
@@ -255,6 +257,10 @@ func TestResetSequences(t *testing.T) {
 	tok := &meta.Token{Name: "u", Hash: "h2", Scope: meta.ScopeRead}
 	if err := s.CreateToken(ctx, tok); err != nil || tok.ID <= 40 {
 		t.Fatalf("CreateToken after reset: ID %d, %v; want above 40", tok.ID, err)
+	}
+	ms := &meta.MirrorSync{RepoID: r.ID, StartedAt: time.Now(), Status: meta.SyncRunning}
+	if err := s.PutSync(ctx, ms); err != nil || ms.ID <= 70 {
+		t.Fatalf("PutSync after reset: ID %d, %v; want above 70", ms.ID, err)
 	}
 	// Never backwards: with the highest rows gone, ids are still not reused.
 	if err := s.DeleteRepo(ctx, r.Name); err != nil {
@@ -702,7 +708,8 @@ func TestUnavailable(t *testing.T) {
 
 // populate gives s a little of everything: a repository with packages (one
 // removed), fragments, a generation whose files are not in path order and
-// have parts, and a used token.
+// have parts, a snapshot of it, two sync records (one with nil stats) and a
+// used token.
 func populate(t *testing.T, s meta.Store) {
 	t.Helper()
 	ctx := t.Context()
@@ -730,6 +737,19 @@ func populate(t *testing.T, s meta.Store) {
 	}}
 	if _, err := s.Publish(ctx, g, 0); err != nil {
 		t.Fatal(err)
+	}
+	if err := s.CreateSnapshot(ctx, &meta.Snapshot{RepoID: r.ID, Name: "release-1", Generation: g.Number}); err != nil {
+		t.Fatal(err)
+	}
+	started := time.Now()
+	for _, ms := range []*meta.MirrorSync{
+		{RepoID: r.ID, StartedAt: started, FinishedAt: started.Add(time.Second), Status: meta.SyncOK,
+			Seq: g.Seq, Generation: g.Number, Stats: []byte(`{"added":3}`)},
+		{RepoID: r.ID, StartedAt: started.Add(time.Minute), Status: meta.SyncFailed, Error: "upstream: 503"},
+	} {
+		if err := s.PutSync(ctx, ms); err != nil {
+			t.Fatal(err)
+		}
 	}
 	tok := &meta.Token{Name: "ci", Hash: "h", Scope: meta.ScopeWrite, Repos: []string{"copied"}}
 	if err := s.CreateToken(ctx, tok); err != nil {
@@ -838,6 +858,17 @@ func TestTableCopier(t *testing.T) {
 	g, err := pg.GetGeneration(ctx, r.ID, 1)
 	if err != nil || len(g.Files) != 2 || len(g.Files[1].Parts) != 2 {
 		t.Errorf("GetGeneration after the copy = %+v, %v", g, err)
+	}
+	if sn, err := pg.GetSnapshot(ctx, r.ID, "release-1"); err != nil || sn.Generation != 1 {
+		t.Errorf("GetSnapshot after the copy = %+v, %v", sn, err)
+	}
+	syncs, err := pg.ListSyncs(ctx, r.ID, 0)
+	if err != nil || len(syncs) != 2 {
+		t.Fatalf("ListSyncs after the copy = %+v, %v; want 2 records", syncs, err)
+	}
+	ms := &meta.MirrorSync{RepoID: r.ID, StartedAt: time.Now(), Status: meta.SyncRunning}
+	if err := pg.PutSync(ctx, ms); err != nil || ms.ID <= syncs[0].ID {
+		t.Errorf("PutSync after the copy: ID %d, %v; want above %d", ms.ID, err, syncs[0].ID)
 	}
 }
 

@@ -143,8 +143,10 @@ func (s *Store) ListGenerations(ctx context.Context, repoID int64) ([]meta.Gener
 }
 
 // PruneGenerations deletes the generations older than before, except the
-// newest keep ones and the current one, and returns their numbers in
-// ascending order.
+// newest keep ones, the current one and those a snapshot names, and returns
+// their numbers in ascending order. Packages are never purged (a removed
+// one keeps its row), so a snapshot's generation keeps its files and the
+// packages live at its Seq.
 func (s *Store) PruneGenerations(ctx context.Context, repoID int64, before time.Time, keep int) ([]int64, error) {
 	var deleted []int64
 	err := s.write(ctx, func(tx *sql.Tx) error {
@@ -152,6 +154,7 @@ func (s *Store) PruneGenerations(ctx context.Context, repoID int64, before time.
 			WHERE repo_id = $1 AND created_at < $2
 				AND number <> (SELECT current_generation FROM repos WHERE id = $1)
 				AND number NOT IN (SELECT number FROM generations WHERE repo_id = $1 ORDER BY number DESC LIMIT $3)
+				AND number NOT IN (SELECT generation FROM snapshots WHERE repo_id = $1)
 			RETURNING number`, repoID, nanos(before), max(keep, 0))
 		if err != nil {
 			return err

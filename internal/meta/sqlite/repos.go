@@ -96,8 +96,9 @@ func (s *Store) UpdateRepoConfig(ctx context.Context, name string, config []byte
 	return nil
 }
 
-// DeleteRepo removes the repository with its packages and generations (by
-// foreign key cascade) and appends a repo.deleted event.
+// DeleteRepo removes the repository with its packages, generations, sync
+// records and snapshots (by foreign key cascade) and appends a repo.deleted
+// event.
 func (s *Store) DeleteRepo(ctx context.Context, name string) error {
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		var (

@@ -1,0 +1,117 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/packyard/packyard/internal/meta"
+)
+
+const syncColumns = `id, repo_id, started_at, finished_at, status, error, seq, generation, stats`
+
+// PutSync inserts a sync record (s.ID == 0) or replaces one of the
+// repository's.
+func (s *Store) PutSync(ctx context.Context, ms *meta.MirrorSync) error {
+	if err := checkSyncStatus(ms.Status); err != nil {
+		return fmt.Errorf("record sync of repository %d: %w", ms.RepoID, err)
+	}
+	id := ms.ID
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		var one int
+		if err := tx.QueryRowContext(ctx, `SELECT 1 FROM repos WHERE id = $1`, ms.RepoID).Scan(&one); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return meta.ErrNotFound
+			}
+			return err
+		}
+		args := []any{ms.RepoID, nanos(ms.StartedAt), nanos(ms.FinishedAt), ms.Status, ms.Error,
+			ms.Seq, ms.Generation, blob(ms.Stats)}
+		if ms.ID == 0 {
+			return tx.QueryRowContext(ctx, `INSERT INTO mirror_syncs
+				(repo_id, started_at, finished_at, status, error, seq, generation, stats)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`, args...).Scan(&id)
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE mirror_syncs SET started_at = $2, finished_at = $3,
+			status = $4, error = $5, seq = $6, generation = $7, stats = $8
+			WHERE repo_id = $1 AND id = $9`, append(args, ms.ID)...)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			if err == nil {
+				err = fmt.Errorf("sync %d: %w", ms.ID, meta.ErrNotFound)
+			}
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("record sync of repository %d: %w", ms.RepoID, err)
+	}
+	ms.ID = id
+	return nil
+}
+
+// ListSyncs returns up to limit (0: all) of a repository's sync records,
+// newest first.
+func (s *Store) ListSyncs(ctx context.Context, repoID int64, limit int) ([]meta.MirrorSync, error) {
+	q := `SELECT ` + syncColumns + ` FROM mirror_syncs WHERE repo_id = $1 ORDER BY id DESC`
+	if limit > 0 {
+		q += ` LIMIT ` + strconv.Itoa(limit)
+	}
+	rows, err := s.r.QueryContext(ctx, q, repoID)
+	if err != nil {
+		return nil, fmt.Errorf("list syncs of repository %d: %w", repoID, err)
+	}
+	defer rows.Close()
+	var out []meta.MirrorSync
+	for rows.Next() {
+		ms, err := scanSync(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list syncs of repository %d: %w", repoID, err)
+		}
+		out = append(out, *ms)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list syncs of repository %d: %w", repoID, err)
+	}
+	return out, nil
+}
+
+// LastGoodSync returns the repository's newest ok sync record.
+func (s *Store) LastGoodSync(ctx context.Context, repoID int64) (*meta.MirrorSync, error) {
+	ms, err := scanSync(s.r.QueryRowContext(ctx, `SELECT `+syncColumns+` FROM mirror_syncs
+		WHERE repo_id = $1 AND status = $2 ORDER BY id DESC LIMIT 1`, repoID, meta.SyncOK))
+	if errors.Is(err, sql.ErrNoRows) {
+		err = meta.ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("last good sync of repository %d: %w", repoID, err)
+	}
+	return ms, nil
+}
+
+// checkSyncStatus refuses a status that is not one of meta's.
+func checkSyncStatus(status string) error {
+	switch status {
+	case meta.SyncRunning, meta.SyncOK, meta.SyncFailed:
+		return nil
+	}
+	return fmt.Errorf("unknown sync status %q", status)
+}
+
+func scanSync(sc scanner) (*meta.MirrorSync, error) {
+	var (
+		ms                meta.MirrorSync
+		started, finished int64
+	)
+	if err := sc.Scan(&ms.ID, &ms.RepoID, &started, &finished, &ms.Status, &ms.Error,
+		&ms.Seq, &ms.Generation, &ms.Stats); err != nil {
+		return nil, err
+	}
+	ms.StartedAt, ms.FinishedAt = fromNanos(started), fromNanos(finished)
+	return &ms, nil
+}
