@@ -50,7 +50,7 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	g.register(root)
-	root.AddCommand(newServeCmd(), newRepoCmd(g), newPushCmd(g), newTokenCmd(g), newKeyCmd(g),
+	root.AddCommand(newServeCmd(), newRepoCmd(g), newMirrorCmd(g), newSnapshotCmd(g), newPushCmd(g), newTokenCmd(g), newKeyCmd(g),
 		newVerifyCmd(g), newGCCmd(g), newMigrateCmd(g), newVersionCmd())
 	root.AddCommand(newAgentCmd())
 	return root

@@ -15,6 +15,7 @@ func newRepoCmd(g *globals) *cobra.Command {
 	var unsigned, keepImported bool
 	var upstreams, peers []string
 	var maxAge, upstreamTimeout, mode, maxCache string
+	var mf mirrorFlags
 	create := &cobra.Command{
 		Use:   "create NAME --format rpm|deb|arch",
 		Short: "Create a repository",
@@ -57,8 +58,14 @@ func newRepoCmd(g *globals) *cobra.Command {
 			if len(peers) > 0 {
 				extra["peers"] = peers
 			}
+			if err := mf.apply(kind, mode, unsigned || len(keys) > 0, extra); err != nil {
+				return err
+			}
 			if kind == "proxy" && mode != "union" && (unsigned || len(keys) > 0) {
 				return fmt.Errorf("a passthrough proxy repository serves its upstream's signatures: --key and --unsigned apply to --mode union only")
+			}
+			if mf.fromSnapshot != "" {
+				extra["from_snapshot"] = mf.fromSnapshot
 			}
 			r, err := g.client().CreateRepo(cmd.Context(), args[0], format, kind, extra)
 			if err != nil {
@@ -78,20 +85,21 @@ func newRepoCmd(g *globals) *cobra.Command {
 	create.Flags().StringSliceVar(&keys, "key", nil, "signing key (repeat for two during a rotation; default: the server's default key)")
 	create.Flags().BoolVar(&unsigned, "unsigned", false, "publish unsigned metadata")
 	create.Flags().StringSliceVar(&arches, "architectures", nil, "deb: architectures indexed even without packages of their own")
-	create.Flags().StringVar(&kind, "kind", "hosted", "repository kind: hosted, or proxy (a pull-through cache of --upstream URLs)")
-	create.Flags().StringSliceVar(&upstreams, "upstream", nil, "proxy: upstream repository URL (repeat for failover, tried in order)")
+	create.Flags().StringVar(&kind, "kind", "hosted", "repository kind: hosted, mirror (a verified copy of --upstream URLs) or proxy (a pull-through cache of --upstream URLs)")
+	create.Flags().StringSliceVar(&upstreams, "upstream", nil, "mirror, proxy: upstream repository URL (repeat for failover, tried in order)")
 	create.Flags().StringSliceVar(&peers, "peer", nil, "proxy: another packyard node (base URL) asked first for files it has cached (repeatable)")
 	create.Flags().StringVar(&maxAge, "max-age", "", "proxy: how long repomd.xml, InRelease or NAME.db is served before it is revalidated upstream (default 5m)")
 	create.Flags().StringVar(&upstreamTimeout, "upstream-timeout", "", "proxy: how long an upstream may take to answer or stall in a download before the next is tried (default 30s)")
 	create.Flags().StringVar(&maxCache, "max-cache-size", "", "proxy: cap on the cached packages' size (e.g. 50G); the least recently used are evicted past it (default: no cap)")
-	create.Flags().StringVar(&mode, "mode", "", "proxy: passthrough (default): upstream metadata is served verbatim; union (rpm): merged with every package ever cached and signed with --key or the default key")
+	create.Flags().StringVar(&mode, "mode", "", "proxy: passthrough (default): upstream metadata is served verbatim; union (rpm): merged with every package ever cached and signed with --key or the default key. mirror: union (default): every package ever copied, signed with --key or the default key; exact: upstream's signed metadata byte for byte")
+	mf.register(create)
 	create.Flags().StringVar(&watchDir, "watch-dir", "", "drop folder on the server: package files copied into it are imported (absolute path)")
 	create.Flags().BoolVar(&keepImported, "watch-keep-imported", false, "move imported files to <watch-dir>/imported/ instead of deleting them")
 	create.Flags().StringVar(&defDist, "default-distribution", "", "deb: distribution of packages dropped directly into the watch directory")
 	create.Flags().StringVar(&defComp, "default-component", "", "deb: component of packages dropped without a <distribution>/<component>/ folder (default main)")
 	_ = create.MarkFlagRequired("format")
 	_ = create.RegisterFlagCompletionFunc("format", cobra.FixedCompletions([]string{"rpm", "deb", "arch"}, cobra.ShellCompDirectiveNoFileComp))
-	_ = create.RegisterFlagCompletionFunc("kind", cobra.FixedCompletions([]string{"hosted", "proxy"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = create.RegisterFlagCompletionFunc("kind", cobra.FixedCompletions([]string{"hosted", "mirror", "proxy"}, cobra.ShellCompDirectiveNoFileComp))
 
 	list := &cobra.Command{
 		Use:   "list",

@@ -27,6 +27,7 @@ import (
 	"github.com/packyard/packyard/internal/format/rpm"
 	"github.com/packyard/packyard/internal/httpapi"
 	"github.com/packyard/packyard/internal/meta"
+	"github.com/packyard/packyard/internal/mirror"
 	"github.com/packyard/packyard/internal/proxy"
 	"github.com/packyard/packyard/internal/repo"
 	"github.com/packyard/packyard/internal/sign"
@@ -238,8 +239,14 @@ func serve(ctx context.Context, cfg config.Server, logOut io.Writer) error {
 		MaxFileSize: int64(cfg.MaxUploadSize), Formats: map[string]format.Format{meta.FormatRPM: rpm.New()},
 		Signer: svc.RepoSigner})
 	defer px.Close()
+	mx := mirror.New(mirror.Options{Repos: svc, Meta: db, Blobs: blobs, Log: log, Metrics: metrics,
+		HTTP: mirrorHTTPClient(), MaxFileSize: int64(cfg.MaxUploadSize)})
+	mctx, stopMirrors := context.WithCancel(ctx)
+	defer stopMirrors()
+	go mx.Run(mctx)
 	api := httpapi.New(svc, auth.New(db), metrics, log, httpapi.Options{
 		Proxy:           px,
+		Mirror:          mx,
 		BodyIdleTimeout: cfg.BodyIdleTimeout.Duration,
 		MaxUploadSize:   int64(cfg.MaxUploadSize),
 		ReadCacheSize:   readCacheSize(cfg),
@@ -358,4 +365,14 @@ func readCacheSize(cfg config.Server) int64 {
 		return 0
 	}
 	return int64(cfg.ReadCacheSize)
+}
+
+// mirrorHTTPClient is the client mirror syncs fetch upstreams with: it
+// honours HTTP(S)_PROXY, and bounds connecting and waiting for response
+// headers (a body may take long: packages are large).
+func mirrorHTTPClient() *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.ResponseHeaderTimeout = time.Minute
+	tr.MaxIdleConnsPerHost = 16
+	return &http.Client{Transport: tr}
 }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -314,4 +315,76 @@ func errorOf(resp *http.Response) error {
 		e.Message = strings.TrimSpace(string(b))
 	}
 	return e
+}
+
+// Sync is a mirror sync record (GET /api/v1/repos/{repo}/syncs).
+type Sync struct {
+	ID         int64           `json:"id"`
+	Repo       string          `json:"repo"`
+	Status     string          `json:"status"`
+	StartedAt  time.Time       `json:"started_at"`
+	FinishedAt *time.Time      `json:"finished_at,omitempty"`
+	Error      string          `json:"error,omitempty"`
+	Generation int64           `json:"generation,omitempty"`
+	Stats      json.RawMessage `json:"stats,omitempty"`
+	Progress   *SyncProgress   `json:"progress,omitempty"`
+}
+
+// SyncProgress is what a running sync has done so far.
+type SyncProgress struct {
+	Phase    string `json:"phase"`
+	Packages int64  `json:"packages"`
+	Listed   bool   `json:"listed"`
+	Done     int64  `json:"done"`
+	Bytes    int64  `json:"bytes"`
+}
+
+// StartSync starts a sync of a mirror (or joins the running one).
+func (c *Client) StartSync(ctx context.Context, repo string) (*Sync, error) {
+	var out Sync
+	err := c.do(ctx, http.MethodPost, "/api/v1/repos/"+url.PathEscape(repo)+"/sync", nil, 0, &out)
+	return &out, err
+}
+
+// GetSync returns one sync record of a mirror.
+func (c *Client) GetSync(ctx context.Context, repo string, id int64) (*Sync, error) {
+	var out Sync
+	err := c.do(ctx, http.MethodGet, "/api/v1/repos/"+url.PathEscape(repo)+"/syncs/"+strconv.FormatInt(id, 10), nil, 0, &out)
+	return &out, err
+}
+
+// ListSyncs returns a mirror's sync records, newest first.
+func (c *Client) ListSyncs(ctx context.Context, repo string, limit int) ([]Sync, error) {
+	var out []Sync
+	err := c.do(ctx, http.MethodGet, "/api/v1/repos/"+url.PathEscape(repo)+"/syncs?limit="+strconv.Itoa(limit), nil, 0, &out)
+	return out, err
+}
+
+// Snapshot is a named, frozen generation of a repository.
+type Snapshot struct {
+	Name       string    `json:"name"`
+	Repo       string    `json:"repo"`
+	Generation int64     `json:"generation"`
+	CreatedAt  time.Time `json:"created_at"`
+	URL        string    `json:"url"`
+}
+
+// CreateSnapshot freezes a repository's current generation under name.
+func (c *Client) CreateSnapshot(ctx context.Context, repo, name string) (*Snapshot, error) {
+	var out Snapshot
+	body, size := jsonBody(map[string]string{"name": name})
+	err := c.do(ctx, http.MethodPost, "/api/v1/repos/"+url.PathEscape(repo)+"/snapshots", body, size, &out)
+	return &out, err
+}
+
+// ListSnapshots returns a repository's snapshots.
+func (c *Client) ListSnapshots(ctx context.Context, repo string) ([]Snapshot, error) {
+	var out []Snapshot
+	err := c.do(ctx, http.MethodGet, "/api/v1/repos/"+url.PathEscape(repo)+"/snapshots", nil, 0, &out)
+	return out, err
+}
+
+// DeleteSnapshot deletes a snapshot.
+func (c *Client) DeleteSnapshot(ctx context.Context, repo, name string) error {
+	return c.do(ctx, http.MethodDelete, "/api/v1/repos/"+url.PathEscape(repo)+"/snapshots/"+url.PathEscape(name), nil, 0, nil)
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/packyard/packyard/internal/blob"
 	"github.com/packyard/packyard/internal/format"
 	"github.com/packyard/packyard/internal/meta"
+	"github.com/packyard/packyard/internal/mirror"
 	"github.com/packyard/packyard/internal/repo"
 )
 
@@ -29,6 +30,12 @@ func statusOf(err error) (int, string) {
 	switch {
 	case errors.Is(err, repo.ErrRepoNotFound), errors.Is(err, repo.ErrPackageNotFound), errors.Is(err, repo.ErrObjectNotFound):
 		return http.StatusNotFound, "not_found"
+	case errors.Is(err, repo.ErrSnapshotNotFound):
+		return http.StatusNotFound, "not_found"
+	case errors.Is(err, repo.ErrSnapshotExists):
+		return http.StatusConflict, "exists"
+	case errors.Is(err, mirror.ErrNotMirror):
+		return http.StatusBadRequest, "not_mirror"
 	case errors.Is(err, repo.ErrRepoExists):
 		return http.StatusConflict, "exists"
 	case errors.Is(err, repo.ErrConflict):

@@ -31,6 +31,10 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, fmt.Errorf("%w: %s", errNotFound, p))
 		return
 	}
+	if snap, rest, ok := strings.Cut(p, "/"); ok && strings.HasPrefix(snap, "@") && len(snap) > 1 {
+		s.serveSnapshot(w, r, repoName, snap[1:], rest)
+		return
+	}
 	if rp, err := s.svc.CachedRepo(r.Context(), repoName); err == nil && rp.Kind == meta.KindProxy {
 		s.serveProxy(w, r, rp, p)
 		return

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"github.com/packyard/packyard/internal/mirror"
 	"net/http"
 	"strconv"
 	"time"
@@ -22,6 +23,14 @@ type Metrics struct {
 	generations *prometheus.GaugeVec
 	watchFiles  *prometheus.CounterVec
 	proxy       proxyMetrics
+	mirror      mirrorMetrics
+}
+
+// mirrorMetrics are the mirror repositories' collectors.
+type mirrorMetrics struct {
+	syncs, added, bytes               *prometheus.CounterVec
+	duration                          *prometheus.HistogramVec
+	packages, dropped, failed, lastOK *prometheus.GaugeVec
 }
 
 // proxyMetrics are the proxy repositories' collectors.
@@ -72,6 +81,35 @@ func NewMetrics() *Metrics {
 			Name: "packyard_proxy_stale_total", Help: "Cached files served stale because no upstream could be reached.",
 		}, []string{"repo"}),
 	}
+	m.mirror = mirrorMetrics{
+		syncs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "packyard_mirror_syncs_total", Help: "Mirror syncs by repository and status (ok, failed).",
+		}, []string{"repo", "status"}),
+		added: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "packyard_mirror_packages_added_total", Help: "Packages mirror syncs added.",
+		}, []string{"repo"}),
+		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "packyard_mirror_downloaded_bytes_total", Help: "Bytes mirror syncs downloaded from upstreams.",
+		}, []string{"repo"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "packyard_mirror_sync_duration_seconds", Help: "Duration of mirror syncs.",
+			Buckets: []float64{.1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600},
+		}, []string{"repo"}),
+		packages: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "packyard_mirror_upstream_packages", Help: "Packages the upstream named at the last sync.",
+		}, []string{"repo"}),
+		dropped: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "packyard_mirror_dropped_packages", Help: "Packages of the mirror that the upstream no longer names (kept by union mirrors), at the last sync.",
+		}, []string{"repo"}),
+		failed: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "packyard_mirror_failed_packages", Help: "Packages the last sync could not copy.",
+		}, []string{"repo"}),
+		lastOK: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "packyard_mirror_last_success_timestamp_seconds", Help: "When the last successful sync ended (Unix time).",
+		}, []string{"repo"}),
+	}
+	m.reg.MustRegister(m.mirror.syncs, m.mirror.added, m.mirror.bytes, m.mirror.duration, m.mirror.packages,
+		m.mirror.dropped, m.mirror.failed, m.mirror.lastOK)
 	m.reg.MustRegister(m.proxy.requests, m.proxy.bytes, m.proxy.upstreamErrors, m.proxy.stale)
 	m.reg.MustRegister(m.requests, m.latency, m.uploads, m.visible, m.publishes, m.generations, m.watchFiles,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -121,4 +159,18 @@ func (m *Metrics) ProxyUpstreamError(repo, upstream string) {
 func (m *Metrics) observe(route, method string, code int, d time.Duration) {
 	m.requests.WithLabelValues(route, method, strconv.Itoa(code)).Inc()
 	m.latency.WithLabelValues(route, method).Observe(d.Seconds())
+}
+
+// MirrorSync records the outcome of a mirror sync (mirror.Metrics).
+func (m *Metrics) MirrorSync(repo, status string, took time.Duration, st mirror.Stats) {
+	m.mirror.syncs.WithLabelValues(repo, status).Inc()
+	m.mirror.duration.WithLabelValues(repo).Observe(took.Seconds())
+	m.mirror.added.WithLabelValues(repo).Add(float64(st.Added))
+	m.mirror.bytes.WithLabelValues(repo).Add(float64(st.DownloadedBytes))
+	m.mirror.failed.WithLabelValues(repo).Set(float64(st.Failed))
+	if status == "ok" {
+		m.mirror.packages.WithLabelValues(repo).Set(float64(st.Packages))
+		m.mirror.dropped.WithLabelValues(repo).Set(float64(st.Dropped))
+		m.mirror.lastOK.WithLabelValues(repo).SetToCurrentTime()
+	}
 }

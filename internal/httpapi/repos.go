@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -64,6 +65,9 @@ type createRepoRequest struct {
 	Name   string `json:"name"`
 	Format string `json:"format"`
 	Kind   string `json:"kind"`
+	// FromSnapshot ("REPO@NAME") seeds a new hosted repository with a
+	// snapshot's packages.
+	FromSnapshot string `json:"from_snapshot"`
 }
 
 func decodeBody(r *http.Request, limit int64, v any) ([]byte, error) {
@@ -97,6 +101,20 @@ func (s *Server) createRepo(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	if req.FromSnapshot != "" {
+		if err := s.svc.SeedFromSnapshot(r.Context(), rp.Name, req.FromSnapshot); err != nil {
+			// Nothing stays behind of a repository that could not be seeded.
+			if derr := s.svc.DeleteRepo(context.WithoutCancel(r.Context()), rp.Name); derr != nil {
+				s.log.Error("delete a repository whose seeding failed", "repo", rp.Name, "err", derr)
+			}
+			s.writeError(w, r, err)
+			return
+		}
+		if rp, err = s.svc.GetRepo(r.Context(), rp.Name); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+	}
 	w.Header().Set("Location", "/api/v1/repos/"+rp.Name)
 	writeJSON(w, http.StatusCreated, s.toRepoJSON(r, rp))
 }
@@ -112,7 +130,7 @@ func configOf(raw []byte) (json.RawMessage, error) {
 		return nil, fmt.Errorf("%w: body must be a JSON object", errBadRequest)
 	}
 	nested := m["config"]
-	for _, k := range []string{"name", "format", "kind", "current_generation", "created_at", "url", "config", "signing"} {
+	for _, k := range []string{"name", "format", "kind", "current_generation", "created_at", "url", "config", "signing", "from_snapshot"} {
 		delete(m, k)
 	}
 	if len(nested) > 0 && string(nested) != "null" {

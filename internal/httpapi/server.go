@@ -13,6 +13,7 @@ import (
 
 	"github.com/packyard/packyard/internal/auth"
 	"github.com/packyard/packyard/internal/bytecache"
+	"github.com/packyard/packyard/internal/mirror"
 	"github.com/packyard/packyard/internal/proxy"
 	"github.com/packyard/packyard/internal/repo"
 	"github.com/packyard/packyard/internal/sign"
@@ -36,6 +37,8 @@ type Options struct {
 	DefaultKey string
 	// Proxy serves proxy repositories (nil: their files answer 404).
 	Proxy *proxy.Proxy
+	// Mirror syncs mirror repositories (nil: sync requests answer 404).
+	Mirror *mirror.Mirror
 	// ReadCacheSize bounds an in-memory cache of small files (index
 	// files) read from the blob store; 0 disables it. Meant for remote
 	// stores (S3): a local store's files are served with sendfile.

@@ -145,11 +145,24 @@ func (s *Service) ingest(ctx context.Context, u Upload) (*Result, error) {
 		}
 		return nil, fmt.Errorf("read upload %s: %w", u.Filename, err)
 	}
+	digest, size := string(w.Digest()), w.Size()
+	return s.record(ctx, r, f, pkg, digest, size, u, func() error {
+		if _, err := w.Commit(ctx, ""); err != nil {
+			return fmt.Errorf("store %s: %w", u.Filename, err)
+		}
+		committed = true
+		return nil
+	})
+}
+
+// record renders a parsed package's fragments and records it, unless a
+// package with its identity is there already; commit makes its blob
+// durable just before the row is added (nil when the blob is stored).
+func (s *Service) record(ctx context.Context, r *meta.Repo, f format.Format, pkg *format.Package, digest string, size int64, u Upload, commit func() error) (*Result, error) {
 	scope, err := f.Scope(pkg, u.Params)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", u.Filename, err)
 	}
-	digest, size := string(w.Digest()), w.Size()
 	id := meta.Identity{Scope: scope, Name: pkg.Name, Epoch: pkg.Epoch, Version: pkg.Version, Release: pkg.Release, Arch: pkg.Arch}
 
 	existing, err := s.meta.FindPackage(ctx, r.ID, id)
@@ -181,10 +194,11 @@ func (s *Service) ingest(ctx context.Context, u Upload) (*Result, error) {
 	lock := s.digestLock(digest)
 	lock.Lock()
 	defer lock.Unlock()
-	if _, err := w.Commit(ctx, ""); err != nil {
-		return nil, fmt.Errorf("store %s: %w", u.Filename, err)
+	if commit != nil {
+		if err := commit(); err != nil {
+			return nil, err
+		}
 	}
-	committed = true
 
 	rec := &meta.Package{
 		RepoID: r.ID, Identity: id, Path: pkg.Path, Digest: digest, Size: size,
@@ -192,7 +206,9 @@ func (s *Service) ingest(ctx context.Context, u Upload) (*Result, error) {
 	}
 	existing, err = s.meta.AddPackage(ctx, rec)
 	if err != nil {
-		s.dropUnreferenced(ctx, digest)
+		if commit != nil {
+			s.dropUnreferenced(ctx, digest)
+		}
 		if errors.Is(err, meta.ErrExists) && existing != nil {
 			if existing.Digest == digest && existing.Identity == id {
 				return &Result{Package: existing}, nil

@@ -230,6 +230,23 @@ func (p *publisher) publishOnce(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("load repository: %w", err)
 	}
+	if r.Kind == meta.KindMirror {
+		// A mirror publishes what its last good sync recorded, never the
+		// packages of a sync in progress or of one that failed; an exact
+		// mirror publishes its upstream's files itself (PublishFiles).
+		gate, renders, err := p.s.mirrorGate(ctx, r)
+		if err != nil {
+			return err
+		}
+		if !renders {
+			p.done(upTo, r.CurrentGeneration, cfgWanted)
+			return nil
+		}
+		upTo = min(upTo, gate)
+		if p.state != nil && upTo < p.state.seq {
+			upTo = p.state.seq
+		}
+	}
 	changed := cfgWanted > cfgDone
 	if p.state == nil {
 		if err := p.load(ctx, r, upTo); err != nil {

@@ -234,8 +234,8 @@ func (s *Service) CreateRepo(ctx context.Context, spec RepoSpec) (*meta.Repo, er
 	if _, ok := s.formats[spec.Format]; !ok {
 		return nil, fmt.Errorf("%w: format %q is not supported (supported: %s)", ErrInvalidRepo, spec.Format, s.formatNames())
 	}
-	if spec.Kind != meta.KindHosted && spec.Kind != meta.KindProxy {
-		return nil, fmt.Errorf("%w: kind %q is not supported (supported: hosted, proxy)", ErrInvalidRepo, spec.Kind)
+	if spec.Kind != meta.KindHosted && spec.Kind != meta.KindProxy && spec.Kind != meta.KindMirror {
+		return nil, fmt.Errorf("%w: kind %q is not supported (supported: hosted, mirror, proxy)", ErrInvalidRepo, spec.Kind)
 	}
 	cfg := []byte(spec.Config)
 	if t := bytes.TrimSpace(cfg); len(t) == 0 || string(t) == "null" {
@@ -249,7 +249,8 @@ func (s *Service) CreateRepo(ctx context.Context, spec RepoSpec) (*meta.Repo, er
 	}
 	// A passthrough proxy serves its upstream's signatures: it signs
 	// nothing, so it takes no default key.
-	if spec.Kind != meta.KindProxy || st.Mode == ModeUnion {
+	// An exact mirror neither.
+	if (spec.Kind != meta.KindProxy || st.Mode == ModeUnion) && !(spec.Kind == meta.KindMirror && st.Mode == ModeExact) {
 		if cfg, err = s.withDefaultKey(cfg); err != nil {
 			return nil, err
 		}
@@ -390,8 +391,18 @@ func (s *Service) PruneGenerations(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("prune generations of %q: %w", r.Name, err)
 		}
+		sns, err := s.meta.ListSnapshots(ctx, r.ID)
+		if err != nil {
+			return fmt.Errorf("list snapshots of %q: %w", r.Name, err)
+		}
+		if len(n) > 0 || len(sns) > 0 {
+			snaps := make(map[int64]bool, len(sns))
+			for _, sn := range sns {
+				snaps[sn.Generation] = true
+			}
+			s.views.dropGenerations(r.Name, n, snaps)
+		}
 		if len(n) > 0 {
-			s.views.dropGenerations(r.Name, n)
 			s.log.Info("pruned generations", "repo", r.Name, "count", len(n))
 		}
 	}

@@ -47,6 +47,7 @@ type Settings struct {
 	DefaultComponent    string `json:"default_component,omitempty"`
 
 	ProxySettings
+	MirrorSettings
 }
 
 // ProxySettings are the settings of a proxy repository (docs/proxy.md).
@@ -110,30 +111,28 @@ const (
 // checkKind checks the settings that depend on a repository's kind (and
 // format).
 func checkKind(kind, format string, st Settings) error {
+	if kind == meta.KindMirror {
+		return checkMirror(format, st)
+	}
+	m := st.MirrorSettings
+	if kind != meta.KindMirror && (len(m.UpstreamKeys) > 0 || m.UpstreamUnsigned || m.Metalink != "" || m.Mirrorlist != "" || len(m.Distributions) > 0 ||
+		len(m.Components) > 0 || m.DBName != "" || len(m.Include) > 0 || len(m.Exclude) > 0 || m.SyncInterval != "" || m.Retain != 0 || m.Concurrency != 0) {
+		return fmt.Errorf("%w: upstream_keys, distributions, components, db_name, include, exclude, sync_interval, retain and concurrency are settings of mirror repositories (create one with --kind mirror)", ErrInvalidRepo)
+	}
 	if kind != meta.KindProxy {
 		if len(st.Upstreams) > 0 || len(st.Peers) > 0 || st.MaxAge != "" || st.Mode != "" || st.UpstreamTimeout != "" || st.MaxCacheSize != "" {
-			return fmt.Errorf("%w: upstreams, peers, max_age, upstream_timeout, mode and max_cache_size are settings of proxy repositories (create one with --kind proxy)", ErrInvalidRepo)
+			return fmt.Errorf("%w: upstreams, peers, max_age, upstream_timeout, mode and max_cache_size are settings of proxy and mirror repositories (create one with --kind proxy or --kind mirror)", ErrInvalidRepo)
 		}
 		return nil
 	}
 	if len(st.Upstreams) == 0 {
 		return fmt.Errorf("%w: a proxy repository needs at least one upstream URL (--upstream https://mirror.example/fedora/)", ErrInvalidRepo)
 	}
-	for _, list := range []struct {
-		key  string
-		urls []string
-	}{{"upstreams", st.Upstreams}, {"peers", st.Peers}} {
-		seen := map[string]bool{}
-		for _, u := range list.urls {
-			pu, err := url.Parse(u)
-			if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" || pu.RawQuery != "" || pu.Fragment != "" || pu.User != nil {
-				return fmt.Errorf("%w: %s: %q must be an http:// or https:// URL without query, fragment or credentials", ErrInvalidRepo, list.key, u)
-			}
-			if seen[strings.TrimSuffix(u, "/")] {
-				return fmt.Errorf("%w: %s: %q is listed twice", ErrInvalidRepo, list.key, u)
-			}
-			seen[strings.TrimSuffix(u, "/")] = true
-		}
+	if err := checkURLs("upstreams", st.Upstreams, false); err != nil {
+		return err
+	}
+	if err := checkURLs("peers", st.Peers, false); err != nil {
+		return err
 	}
 	for key, v := range map[string]string{"max_age": st.MaxAge, "upstream_timeout": st.UpstreamTimeout} {
 		if v == "" {
@@ -162,6 +161,21 @@ func checkKind(kind, format string, st Settings) error {
 	}
 	if st.Mode != ModeUnion && len(st.KeyNames()) > 0 {
 		return fmt.Errorf("%w: a passthrough proxy serves its upstream's signatures and signs nothing: remove keys, or use mode union", ErrInvalidRepo)
+	}
+	return nil
+}
+
+// checkURL checks one upstream URL: http or https, with a host, and no
+// credentials or fragment (nor a query unless allowed: metalinks have
+// one). vars allows pacman's $arch and $repo in the path.
+func checkURL(key, u string, query, vars bool) error {
+	pu, err := url.Parse(u)
+	bad := err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" || (pu.RawQuery != "" && !query) || pu.Fragment != "" || pu.User != nil
+	if err == nil && !vars && strings.Contains(pu.Path, "$") {
+		bad = true
+	}
+	if bad {
+		return fmt.Errorf("%w: %s: %q must be an http:// or https:// URL without query, fragment or credentials", ErrInvalidRepo, key, u)
 	}
 	return nil
 }

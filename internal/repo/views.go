@@ -96,7 +96,7 @@ func toGenView(g *meta.Generation) *genView {
 }
 
 // dropGenerations forgets pruned generations of a repository.
-func (vs *views) dropGenerations(name string, numbers []int64) {
+func (vs *views) dropGenerations(name string, numbers []int64, snaps map[int64]bool) {
 	gone := make(map[int64]bool, len(numbers))
 	for _, n := range numbers {
 		gone[n] = true
@@ -106,6 +106,9 @@ func (vs *views) dropGenerations(name string, numbers []int64) {
 	old := vs.m[name]
 	if old == nil {
 		return
+	}
+	for n := range snapshotOnly(old, snaps) {
+		gone[n] = true
 	}
 	v := &view{repo: old.repo}
 	for _, gv := range old.gens {
@@ -128,9 +131,17 @@ func (vs *views) publishedGen(ctx context.Context, r *meta.Repo, g *meta.Generat
 	old := vs.m[r.Name]
 	vs.mu.RUnlock()
 	var listed []meta.Generation
+	snaps := map[int64]bool{}
 	if old == nil || old.repo.ID != r.ID {
 		var err error
 		listed, err = vs.meta.ListGenerations(context.WithoutCancel(ctx), r.ID)
+		var sns []meta.Snapshot
+		if err == nil {
+			sns, err = vs.meta.ListSnapshots(context.WithoutCancel(ctx), r.ID)
+		}
+		for _, sn := range sns {
+			snaps[sn.Generation] = true
+		}
 		if err != nil {
 			// Build the view on the next lookup instead of keeping one
 			// that lacks the older generations.
@@ -158,6 +169,15 @@ func (vs *views) publishedGen(ctx context.Context, r *meta.Repo, g *meta.Generat
 	}
 	vs.changes++
 	sort.Slice(v.gens, func(i, j int) bool { return v.gens[i].number > v.gens[j].number })
+	if only := snapshotOnly(v, snaps); len(only) > 0 {
+		keep := v.gens[:0]
+		for _, gv := range v.gens {
+			if !only[gv.number] {
+				keep = append(keep, gv)
+			}
+		}
+		v.gens = keep
+	}
 	// Keep the file lists of the newest generations only; an older one is
 	// read again if a slow client asks for one of its files.
 	if i := loadedGenerations; i < len(v.gens) {
@@ -165,6 +185,30 @@ func (vs *views) publishedGen(ctx context.Context, r *meta.Repo, g *meta.Generat
 		v.gens[i] = &genView{number: gv.number, seq: gv.seq, created: gv.created}
 	}
 	vs.m[r.Name] = v
+}
+
+// snapshotOnly returns the generations of a view that are retained only
+// because a snapshot names them: snapshot generations older than the
+// oldest one the usual retention keeps. They are served under /REPO/@NAME/
+// and must not stretch the window of generations the repository's own
+// URLs serve from.
+func snapshotOnly(v *view, snaps map[int64]bool) map[int64]bool {
+	if v == nil || len(snaps) == 0 || len(v.gens) == 0 {
+		return nil
+	}
+	oldest := v.gens[0].number
+	for _, gv := range v.gens {
+		if !snaps[gv.number] {
+			oldest = min(oldest, gv.number)
+		}
+	}
+	out := map[int64]bool{}
+	for _, gv := range v.gens {
+		if snaps[gv.number] && gv.number < oldest {
+			out[gv.number] = true
+		}
+	}
+	return out
 }
 
 // loadedGenerations is how many generations per repository keep their file

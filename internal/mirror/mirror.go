@@ -1,0 +1,297 @@
+// Package mirror copies upstream RPM, APT and pacman repositories into
+// mirror repositories: it checks the upstream metadata's signature with
+// the mirror's keyring, downloads every package the metadata names that
+// the store lacks (checked against the signed size and sha256), records
+// it, and publishes a new generation only when the whole sync succeeded.
+// A union mirror keeps every package it ever copied; an exact one serves
+// the upstream's metadata byte for byte (docs/mirror.md).
+package mirror
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/packyard/packyard/internal/blob"
+	"github.com/packyard/packyard/internal/meta"
+	"github.com/packyard/packyard/internal/repo"
+)
+
+// ErrNotMirror is a sync asked of a repository that is not a mirror.
+var ErrNotMirror = errors.New("not a mirror repository")
+
+// Metrics receives the outcome of every sync.
+type Metrics interface {
+	MirrorSync(repo, status string, took time.Duration, st Stats)
+}
+
+type nopMetrics struct{}
+
+func (nopMetrics) MirrorSync(string, string, time.Duration, Stats) {}
+
+// Options configure a Mirror.
+type Options struct {
+	Repos *repo.Service
+	Meta  meta.Store
+	Blobs blob.Store
+	// HTTP fetches from upstreams (a client with timeouts).
+	HTTP    *http.Client
+	Log     *slog.Logger
+	Metrics Metrics
+	// MaxFileSize bounds a file whose size the metadata does not give.
+	MaxFileSize int64
+	// Backoff is the first pause before retrying an upstream (250ms).
+	Backoff time.Duration
+	// Tick is how often the scheduler looks for mirrors due (30s).
+	Tick time.Duration
+	Now  func() time.Time
+}
+
+// Mirror runs mirror syncs, one at a time per repository.
+type Mirror struct {
+	opts    Options
+	mu      sync.Mutex
+	running map[string]*run
+}
+
+// run is a sync in progress.
+type run struct {
+	rec  meta.MirrorSync
+	prog *Progress
+	done chan struct{}
+}
+
+// atomicInt is a counter shared by a sync's workers.
+type atomicInt = atomic.Int64
+
+// Progress counts what a running sync has done so far.
+type Progress struct {
+	Phase string `json:"phase"`
+	// Packages is how many packages the upstream metadata named so far
+	// (final once Phase is "packages" and Listed is set).
+	Packages atomicInt `json:"-"`
+	Done     atomicInt `json:"-"`
+	Bytes    atomicInt `json:"-"`
+	Listed   atomic.Bool
+	mu       sync.Mutex
+}
+
+// ProgressView is a snapshot of a Progress for the API.
+type ProgressView struct {
+	Phase    string `json:"phase"`
+	Packages int64  `json:"packages"`
+	Listed   bool   `json:"listed"`
+	Done     int64  `json:"done"`
+	Bytes    int64  `json:"bytes"`
+}
+
+func (p *Progress) setPhase(s string) {
+	p.mu.Lock()
+	p.Phase = s
+	p.mu.Unlock()
+}
+
+func (p *Progress) view() ProgressView {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return ProgressView{Phase: p.Phase, Packages: p.Packages.Load(), Listed: p.Listed.Load(), Done: p.Done.Load(), Bytes: p.Bytes.Load()}
+}
+
+// Stats is what a sync did; it is stored with the sync's record.
+type Stats struct {
+	Upstream string `json:"upstream,omitempty"`
+	// Packages is how many packages the upstream metadata names (after
+	// include/exclude).
+	Packages int `json:"packages"`
+	// Added were recorded by this sync; Present were there already.
+	Added   int `json:"added"`
+	Present int `json:"present"`
+	// Reused were recorded from blobs already in the store (no download).
+	Reused int `json:"reused"`
+	// DownloadedBytes is what the sync downloaded (packages and indexes).
+	DownloadedBytes int64 `json:"downloaded_bytes"`
+	// Dropped is how many of the mirror's packages the upstream no longer
+	// names: kept by a union mirror, removed by an exact one (Removed).
+	Dropped int `json:"dropped"`
+	Removed int `json:"removed"`
+	// Retired were removed by the retention policy.
+	Retired int `json:"retired"`
+	// Conflicts are upstream files that changed under the same name: a
+	// union mirror keeps the copy it has.
+	Conflicts int `json:"conflicts"`
+	// Failed is how many packages could not be copied; Failures holds the
+	// first messages.
+	Failed   int      `json:"failed"`
+	Failures []string `json:"failures,omitempty"`
+	Seconds  float64  `json:"seconds"`
+}
+
+// maxFailures bounds the messages a record keeps.
+const maxFailures = 20
+
+// New returns a Mirror.
+func New(opts Options) *Mirror {
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	if opts.Metrics == nil {
+		opts.Metrics = nopMetrics{}
+	}
+	if opts.HTTP == nil {
+		opts.HTTP = &http.Client{Timeout: 30 * time.Minute}
+	}
+	if opts.MaxFileSize == 0 {
+		opts.MaxFileSize = 8 << 30
+	}
+	if opts.Backoff == 0 {
+		opts.Backoff = 250 * time.Millisecond
+	}
+	if opts.Tick == 0 {
+		opts.Tick = 30 * time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Mirror{opts: opts, running: map[string]*run{}}
+}
+
+// Start starts a sync of the mirror (or joins the one running) and
+// returns its record and a channel closed when it ends.
+func (m *Mirror) Start(ctx context.Context, name string) (*meta.MirrorSync, <-chan struct{}, error) {
+	r, err := m.opts.Repos.GetRepo(ctx, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	if r.Kind != meta.KindMirror {
+		return nil, nil, fmt.Errorf("%w: %q is a %s repository", ErrNotMirror, name, r.Kind)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if ru := m.running[name]; ru != nil {
+		rec := ru.rec
+		return &rec, ru.done, nil
+	}
+	ru := &run{rec: meta.MirrorSync{RepoID: r.ID, StartedAt: m.opts.Now().UTC(), Status: meta.SyncRunning}, prog: &Progress{Phase: "starting"}, done: make(chan struct{})}
+	if err := m.opts.Meta.PutSync(ctx, &ru.rec); err != nil {
+		return nil, nil, fmt.Errorf("record the sync: %w", err)
+	}
+	m.running[name] = ru
+	rec := ru.rec
+	go m.run(context.WithoutCancel(ctx), r, ru)
+	return &rec, ru.done, nil
+}
+
+// Sync runs a sync of the mirror (or waits for the one running) and
+// returns its record.
+func (m *Mirror) Sync(ctx context.Context, name string) (*meta.MirrorSync, error) {
+	rec, done, err := m.Start(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	r, err := m.opts.Repos.GetRepo(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	recs, err := m.opts.Meta.ListSyncs(ctx, r.ID, 0)
+	if err != nil {
+		return nil, err
+	}
+	for i := range recs {
+		if recs[i].ID == rec.ID {
+			return &recs[i], nil
+		}
+	}
+	return nil, fmt.Errorf("sync %d of %q: %w", rec.ID, name, meta.ErrNotFound)
+}
+
+// Progress returns the progress of the mirror's running sync.
+func (m *Mirror) Progress(name string) (ProgressView, int64, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ru := m.running[name]
+	if ru == nil {
+		return ProgressView{}, 0, false
+	}
+	return ru.prog.view(), ru.rec.ID, true
+}
+
+func (m *Mirror) run(ctx context.Context, r *meta.Repo, ru *run) {
+	start := m.opts.Now()
+	st, err := m.sync(ctx, r, ru)
+	st.Seconds = m.opts.Now().Sub(start).Seconds()
+	rec := &ru.rec
+	rec.FinishedAt = m.opts.Now().UTC()
+	status := meta.SyncOK
+	if err != nil {
+		status = meta.SyncFailed
+		rec.Status, rec.Error, rec.Seq, rec.Generation = meta.SyncFailed, err.Error(), 0, 0
+		m.opts.Log.Error("mirror sync failed", "repo", r.Name, "err", err, "added", st.Added, "failed", st.Failed)
+	} else {
+		rec.Status = meta.SyncOK
+		m.opts.Log.Info("mirror sync done", "repo", r.Name, "generation", rec.Generation, "packages", st.Packages,
+			"added", st.Added, "dropped", st.Dropped, "bytes", st.DownloadedBytes, "took", time.Duration(st.Seconds*float64(time.Second)).Round(time.Millisecond))
+	}
+	rec.Stats, _ = json.Marshal(st)
+	if err := m.opts.Meta.PutSync(ctx, rec); err != nil {
+		m.opts.Log.Error("record mirror sync", "repo", r.Name, "err", err)
+	}
+	m.opts.Metrics.MirrorSync(r.Name, status, m.opts.Now().Sub(start), st)
+	m.mu.Lock()
+	delete(m.running, r.Name)
+	m.mu.Unlock()
+	close(ru.done)
+}
+
+// Run syncs every mirror with a sync_interval when it is due, until ctx
+// ends.
+func (m *Mirror) Run(ctx context.Context) {
+	t := time.NewTicker(m.opts.Tick)
+	defer t.Stop()
+	for {
+		m.due(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (m *Mirror) due(ctx context.Context) {
+	repos, err := m.opts.Repos.ListRepos(ctx)
+	if err != nil {
+		return
+	}
+	for i := range repos {
+		r := &repos[i]
+		if r.Kind != meta.KindMirror {
+			continue
+		}
+		st, err := repo.RepoSettings(r)
+		if err != nil || st.SyncInterval == "" {
+			continue
+		}
+		every, err := time.ParseDuration(st.SyncInterval)
+		if err != nil {
+			continue
+		}
+		last, err := m.opts.Meta.ListSyncs(ctx, r.ID, 1)
+		if err != nil || (len(last) > 0 && m.opts.Now().Sub(last[0].StartedAt) < every) {
+			continue
+		}
+		if _, _, err := m.Start(ctx, r.Name); err != nil {
+			m.opts.Log.Warn("scheduled mirror sync", "repo", r.Name, "err", err)
+		}
+	}
+}
