@@ -3,8 +3,10 @@ package e2e
 import (
 	"encoding/json"
 	"encoding/xml"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -213,3 +215,256 @@ func TestMirrorRPM(t *testing.T) {
 		t.Errorf("packyard_mirror_syncs_total{repo=el,status=ok} != 2")
 	}
 }
+
+// TestMirrorAPT: a union mirror of a signed apt-ftparchive repository;
+// real apt, trusting only packyard's key (signed-by), installs from it,
+// and a package the upstream prunes stays installable. An exact mirror
+// of the same upstream serves the upstream's InRelease byte for byte,
+// and apt trusting only the upstream's key updates from it.
+func TestMirrorAPT(t *testing.T) {
+	t.Parallel()
+	k := newUpstreamKey(t, "Upstream APT Archive")
+	hello := buildDeb(t, "mirror-hello", "1.0-1", "amd64", nil)
+	gone := buildDeb(t, "mirror-gone", "2.0-1", "amd64", nil)
+	up := t.TempDir()
+	debUpstream(t, up, k.signer, hello, gone)
+	ngx := testengine.StartNginx(t, up, testengine.NginxOptions{})
+	s := startServer(t, t.TempDir())
+	s.mustCLI(t, "repo", "create", "debian", "--format", "deb", "--kind", "mirror", "--upstream", ngx.URL,
+		"--upstream-key", k.file, "--distribution", "stable", "--architectures", "amd64")
+	s.mustCLI(t, "repo", "create", "debian-exact", "--format", "deb", "--kind", "mirror", "--mode", "exact", "--upstream", ngx.URL,
+		"--upstream-key", k.file, "--distribution", "stable", "--architectures", "amd64")
+	if rec := mirrorSync(t, s, "debian", 0); syncStats(t, rec)["added"] != 2.0 {
+		t.Fatalf("first sync: %s", rec.Stats)
+	}
+	mirrorSync(t, s, "debian-exact", 0)
+	upIn, _ := os.ReadFile(filepath.Join(up, "dists", "stable", "InRelease"))
+	if got := s.get(t, "/debian-exact/dists/stable/InRelease"); string(got) != string(upIn) {
+		t.Errorf("exact mirror's InRelease differs from the upstream's")
+	}
+
+	// The upstream prunes mirror-gone and regenerates its indexes.
+	if err := os.Remove(filepath.Join(up, "pool", "main", gone.file)); err != nil {
+		t.Fatal(err)
+	}
+	debUpstream(t, up, k.signer)
+	if rec := mirrorSync(t, s, "debian", 0); syncStats(t, rec)["dropped"] != 1.0 {
+		t.Errorf("second sync: %s, want 1 dropped upstream", rec.Stats)
+	}
+	mirrorSync(t, s, "debian-exact", 0)
+
+	a := newAptRoot(t)
+	a.source(t, "mirror.list", "deb [signed-by="+a.key(t, "debian", s.get(t, "/debian/key.gpg"))+"] "+s.url+"/debian/ stable main\n")
+	a.mustUpdate(t)
+	out, errOut, code := a.apt(t, "", "apt-get", "install", "-s", "-y", "mirror-hello", "mirror-gone")
+	if code != 0 || !strings.Contains(out, "Inst mirror-gone") {
+		t.Fatalf("apt-get install -s from the mirror, of a package pruned upstream: exit %d\n%s\n%s", code, out, errOut)
+	}
+	a.download(t, gone)
+	a.download(t, hello)
+
+	pub, err := k.key.BinaryPublic()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newAptRoot(t)
+	b.source(t, "exact.list", "deb [signed-by="+b.key(t, "upstream", pub)+"] "+s.url+"/debian-exact/ stable main\n")
+	b.mustUpdate(t)
+	b.download(t, hello)
+	if out, _, code := b.apt(t, "", "apt-get", "install", "-s", "-y", "mirror-gone"); code == 0 {
+		t.Errorf("the exact mirror still offers mirror-gone, pruned upstream:\n%s", out)
+	}
+}
+
+// TestMirrorPacman: a mirror of a repo-add repository whose packages are
+// signed by a packager key (the database is not signed, as on Arch
+// mirrors): the sync checks every package's signature with the upstream
+// key, and real pacman (SigLevel Required) installs from the mirror.
+func TestMirrorPacman(t *testing.T) {
+	t.Parallel()
+	p := newPacmanRoot(t)
+	k := newUpstreamKey(t, "Upstream Packager")
+	tool := buildArch(t, k.signer, "mirror-tool", "1.0-1", "x86_64")
+	up := t.TempDir()
+	archUpstream(t, up, tool)
+	ngx := testengine.StartNginx(t, up, testengine.NginxOptions{})
+	s := startServer(t, t.TempDir())
+	s.mustCLI(t, "repo", "create", "archmirror", "--format", "arch", "--kind", "mirror", "--upstream", ngx.URL,
+		"--upstream-key", k.file, "--architectures", "x86_64", "--db-name", "up")
+	if rec := mirrorSync(t, s, "archmirror", 0); syncStats(t, rec)["added"] != 1.0 {
+		t.Fatalf("sync: %s", rec.Stats)
+	}
+	info := s.repoInfo(t, "archmirror")
+	p.trust(t, s.get(t, "/archmirror/key.asc"), info.Signing[0].Fingerprint)
+	pkPub, err := k.key.ArmoredPublic()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.trust(t, pkPub, k.key.Fingerprint())
+	p.configure(t, "[archmirror]\nServer = "+s.url+"/archmirror/$arch\n")
+	p.mustPacman(t, "-Sy")
+	p.mustPacman(t, "-S", "mirror-tool")
+	if out := p.mustPacman(t, "-Q", "mirror-tool"); out != "mirror-tool 1.0-1\n" {
+		t.Fatalf("pacman -Q: %q", out)
+	}
+
+	// A package signed by another key is refused, and nothing new is
+	// published.
+	other := newUpstreamKey(t, "Someone Else")
+	bad := buildArch(t, other.signer, "mirror-bad", "1.0-1", "x86_64")
+	archUpstream(t, up, bad)
+	gen := s.repoInfo(t, "archmirror").CurrentGeneration
+	rec := mirrorSync(t, s, "archmirror", 1)
+	if rec.Status != "failed" || !strings.Contains(rec.Error, "mirror-bad") || !strings.Contains(rec.Error, "signature") {
+		t.Errorf("sync of a package signed by an unknown key: %+v", rec)
+	}
+	if g := s.repoInfo(t, "archmirror").CurrentGeneration; g != gen {
+		t.Errorf("generation %d after a failed sync, want %d", g, gen)
+	}
+}
+
+// TestMirrorRefusals: upstream metadata signed by a key not in the
+// mirror's keyring, and a package whose bytes differ from the digest the
+// signed metadata gives, fail the sync with a clear message; nothing new
+// is published and the previous generation is still served.
+func TestMirrorRefusals(t *testing.T) {
+	t.Parallel()
+	k := newUpstreamKey(t, "Upstream RPM Archive")
+	up := t.TempDir()
+	one := buildRPM(t, "mirror-one", "1.0", pkgOpts{})
+	signedRPMUpstream(t, up, k, one)
+	ngx := testengine.StartNginx(t, up, testengine.NginxOptions{})
+	s := startServer(t, t.TempDir())
+	s.mustCLI(t, "repo", "create", "el", "--format", "rpm", "--kind", "mirror", "--upstream", ngx.URL, "--upstream-key", k.file)
+	mirrorSync(t, s, "el", 0)
+	gen := s.repoInfo(t, "el").CurrentGeneration
+	before := s.get(t, "/el/repodata/repomd.xml")
+
+	// A package whose bytes differ from the digest the metadata gives.
+	two := buildRPM(t, "mirror-two", "1.0", pkgOpts{})
+	signedRPMUpstream(t, up, k, two)
+	tampered := append([]byte(nil), two.data...)
+	tampered[len(tampered)-1] ^= 0xff
+	writeFile(t, filepath.Join(up, "Packages", two.file), tampered)
+	rec := mirrorSync(t, s, "el", 1)
+	if rec.Status != "failed" || !strings.Contains(rec.Error, two.file) || !strings.Contains(rec.Error, "sha256") {
+		t.Errorf("sync of a tampered package: %+v", rec)
+	}
+	if g := s.repoInfo(t, "el").CurrentGeneration; g != gen {
+		t.Errorf("generation %d after a failed sync, want %d", g, gen)
+	}
+	if got := s.get(t, "/el/repodata/repomd.xml"); string(got) != string(before) {
+		t.Errorf("repomd.xml changed after a failed sync")
+	}
+	if names := primaryNames(t, s, "el"); names["mirror-two"] {
+		t.Errorf("the failed sync published mirror-two")
+	}
+
+	// Metadata signed by a key the mirror does not trust.
+	writeFile(t, filepath.Join(up, "Packages", two.file), two.data)
+	other := newUpstreamKey(t, "Impostor")
+	signedRPMUpstream(t, up, other)
+	rec = mirrorSync(t, s, "el", 1)
+	if rec.Status != "failed" || !strings.Contains(rec.Error, "repomd.xml") || !strings.Contains(rec.Error, "not in the trusted keyring") {
+		t.Errorf("sync of metadata signed by an untrusted key: %+v", rec)
+	}
+	if g := s.repoInfo(t, "el").CurrentGeneration; g != gen {
+		t.Errorf("generation %d after a refused signature, want %d", g, gen)
+	}
+	if n := ngx.Requests(t, "/Packages/"+two.file); n != 1 {
+		t.Errorf("requests for %s: %d, want 1 (none after the refused signature)", two.file, n)
+	}
+	// Signed properly again: the sync succeeds.
+	signedRPMUpstream(t, up, k)
+	if rec := mirrorSync(t, s, "el", 0); rec.Status != "ok" {
+		t.Errorf("sync after the upstream was fixed: %+v", rec)
+	}
+	if names := primaryNames(t, s, "el"); !names["mirror-two"] || !names["mirror-one"] {
+		t.Errorf("mirror names %v after the upstream was fixed", names)
+	}
+	// The API lists every sync with what it did.
+	var syncs []client.Sync
+	s.apiJSON(t, http.MethodGet, "/api/v1/repos/el/syncs", nil, http.StatusOK, &syncs)
+	if len(syncs) != 4 || syncs[0].Status != "ok" || syncs[1].Status != "failed" || syncs[2].Status != "failed" {
+		t.Errorf("syncs listed: %+v", syncs)
+	}
+}
+
+// TestMirrorInterrupted: nginx is killed in the middle of a sync; the
+// sync fails cleanly, and the next one (nginx back) completes without
+// downloading again any package the first one stored (nginx's access
+// log counts the requests).
+func TestMirrorInterrupted(t *testing.T) {
+	t.Parallel()
+	k := newUpstreamKey(t, "Upstream RPM Archive")
+	up := t.TempDir()
+	var pkgs []builtRPM
+	for i := range 24 {
+		pkgs = append(pkgs, buildRPM(t, "mirror-slow"+string(rune('a'+i)), "1.0", pkgOpts{payload: 64 << 10}))
+	}
+	signedRPMUpstream(t, up, k, pkgs...)
+	// 64 KiB at 128 KiB/s: each package takes half a second.
+	ngx := testengine.StartNginx(t, up, testengine.NginxOptions{LimitRate: "128k"})
+	s := startServer(t, t.TempDir())
+	s.mustCLI(t, "repo", "create", "el", "--format", "rpm", "--kind", "mirror", "--upstream", ngx.URL,
+		"--upstream-key", k.file, "--concurrency", "2")
+	gen := s.repoInfo(t, "el").CurrentGeneration
+	var started client.Sync
+	s.apiJSON(t, http.MethodPost, "/api/v1/repos/el/sync", nil, http.StatusAccepted, &started)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var cur client.Sync
+		s.apiJSON(t, http.MethodGet, "/api/v1/repos/el/syncs/"+itoa(started.ID), nil, http.StatusOK, &cur)
+		if cur.Progress != nil && cur.Progress.Done >= 6 {
+			break
+		}
+		if cur.Status != "running" || time.Now().After(deadline) {
+			t.Fatalf("sync before the kill: %+v", cur)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	ngx.Kill(t)
+	var rec client.Sync
+	for {
+		s.apiJSON(t, http.MethodGet, "/api/v1/repos/el/syncs/"+itoa(started.ID), nil, http.StatusOK, &rec)
+		if rec.Status != "running" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the sync did not end after nginx was killed: %+v", rec)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if rec.Status != "failed" || !strings.Contains(rec.Error, "connection refused") && !strings.Contains(rec.Error, "EOF") && !strings.Contains(rec.Error, "reset") {
+		t.Errorf("interrupted sync: %+v", rec)
+	}
+	if g := s.repoInfo(t, "el").CurrentGeneration; g != gen {
+		t.Errorf("generation %d after an interrupted first sync, want %d (the empty one of the creation)", g, gen)
+	}
+	stored := map[string]bool{}
+	for _, e := range ngx.Access(t) {
+		if e.Status == http.StatusOK && strings.HasPrefix(e.Path, "/Packages/") {
+			stored[e.Path] = true
+		}
+	}
+	if len(stored) < 4 || len(stored) == len(pkgs) {
+		t.Fatalf("packages fully downloaded before the kill: %d of %d", len(stored), len(pkgs))
+	}
+	ngx.Start(t)
+	rec = mirrorSync(t, s, "el", 0)
+	if st := syncStats(t, rec); st["added"].(float64)+st["present"].(float64) != float64(len(pkgs)) || st["added"].(float64) > float64(len(pkgs)-len(stored)) {
+		t.Errorf("sync after nginx is back: %s", rec.Stats)
+	}
+	for p := range stored {
+		if n := ngx.Requests(t, p); n != 1 {
+			t.Errorf("%s: %d requests, want 1: the second sync downloaded again what the first stored", p, n)
+		}
+	}
+	d := newDNFRoot(t)
+	writeRepoFile(t, s, d, "el", "")
+	if out, errOut, code := d.runSigned(t, []string{"--enablerepo=el"}, "install", pkgs[0].name, pkgs[len(pkgs)-1].name); code != 0 {
+		t.Fatalf("dnf install after the resumed sync: exit %d\n%s\n%s", code, out, errOut)
+	}
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }

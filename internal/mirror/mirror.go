@@ -236,7 +236,7 @@ func (m *Mirror) run(ctx context.Context, r *meta.Repo, ru *run) {
 	if err != nil {
 		status = meta.SyncFailed
 		rec.Status, rec.Error, rec.Seq, rec.Generation = meta.SyncFailed, err.Error(), 0, 0
-		m.opts.Log.Error("mirror sync failed", "repo", r.Name, "err", err, "added", st.Added, "failed", st.Failed)
+		m.opts.Log.Warn("mirror sync failed", "repo", r.Name, "err", err, "added", st.Added, "failed", st.Failed)
 	} else {
 		rec.Status = meta.SyncOK
 		m.opts.Log.Info("mirror sync done", "repo", r.Name, "generation", rec.Generation, "packages", st.Packages,

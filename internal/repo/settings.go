@@ -192,7 +192,7 @@ func (s *Service) RepoSigner(r *meta.Repo) (format.Signer, []byte, error) {
 	return sg, asc, err
 }
 
-var archRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
+var archRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
 
 // scopeNameRE is what an APT distribution or component name may be (as
 // the deb format checks it).
