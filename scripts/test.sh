@@ -83,4 +83,10 @@ fuzz FuzzReadPackage 8000x ./internal/format/arch/
 fuzz FuzzParsePkgInfo 400000x ./internal/format/arch/
 fuzz FuzzReader 50000x ./internal/format/internal/xzread/
 fuzz FuzzReadHeader 200000x ./internal/blobbatch/
+# Upstream index readers of mirrors (internal/format/upstream).
+fuzz FuzzParseRepomd 100000x ./internal/format/upstream/
+fuzz FuzzScanPrimary 200000x ./internal/format/upstream/
+fuzz FuzzParseRelease 200000x ./internal/format/upstream/
+fuzz FuzzScanPackages 200000x ./internal/format/upstream/
+fuzz FuzzScanArchDB 100000x ./internal/format/upstream/
 echo "all tests passed"
