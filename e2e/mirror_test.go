@@ -468,3 +468,80 @@ func TestMirrorInterrupted(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// TestMirrorOptions: upstreams from a metalink (the first mirror it names
+// is down: the next is used), include/exclude patterns, keeping only the
+// newest version of each package, and the CLI's text summary.
+func TestMirrorOptions(t *testing.T) {
+	t.Parallel()
+	k := newUpstreamKey(t, "Upstream RPM Archive")
+	up := t.TempDir()
+	old := buildRPM(t, "mirror-app", "1.0", pkgOpts{})
+	cur := buildRPM(t, "mirror-app", "2.0", pkgOpts{})
+	debug := buildRPM(t, "mirror-app-debuginfo", "2.0", pkgOpts{})
+	other := buildRPM(t, "unrelated", "1.0", pkgOpts{})
+	signedRPMUpstream(t, up, k, old, cur, debug, other)
+	ngx := testengine.StartNginx(t, up, testengine.NginxOptions{})
+	// A metalink as Fedora's MirrorManager serves it: the first mirror
+	// refuses connections.
+	ml := `<?xml version="1.0" encoding="utf-8"?>
+<metalink version="3.0" xmlns="http://www.metalinker.org/">
+ <files><file name="repomd.xml"><resources maxconnections="1">
+  <url protocol="http" type="http" location="XX" preference="100">http://127.0.0.1:1/dead/repodata/repomd.xml</url>
+  <url protocol="rsync" type="rsync" location="XX" preference="90">rsync://mirror.example/repodata/repomd.xml</url>
+  <url protocol="http" type="http" location="XX" preference="80">` + ngx.URL + `/repodata/repomd.xml</url>
+ </resources></file></files>
+</metalink>`
+	writeFile(t, filepath.Join(up, "metalink"), []byte(ml))
+	s := startServer(t, t.TempDir())
+	s.mustCLI(t, "repo", "create", "app", "--format", "rpm", "--kind", "mirror", "--metalink", ngx.URL+"/metalink?repo=x&arch=y",
+		"--upstream-key", k.file, "--include", "mirror-*", "--exclude", "*-debuginfo", "--retain", "1")
+	out := s.mustCLI(t, "mirror", "sync", "app")
+	if !strings.Contains(out, ": ok, generation") || !strings.Contains(out, "2 packages upstream: 2 added") || !strings.Contains(out, "1 retired") {
+		t.Errorf("mirror sync output:\n%s", out)
+	}
+	names := map[string]int{}
+	md := fetchRepomd(t, s, "app")
+	var doc struct {
+		Packages []struct {
+			Name    string `xml:"name"`
+			Version struct {
+				Ver string `xml:"ver,attr"`
+			} `xml:"version"`
+		} `xml:"package"`
+	}
+	if err := xml.Unmarshal(fetchData(t, s, "app", md.data(t, "primary")), &doc); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range doc.Packages {
+		names[p.Name+"-"+p.Version.Ver]++
+	}
+	if len(names) != 1 || names["mirror-app-2.0"] != 1 {
+		t.Errorf("mirror holds %v, want only mirror-app-2.0 (debuginfo excluded, unrelated not included, 1.0 retired)", names)
+	}
+	if n := ngx.Requests(t, "/Packages/"+other.file) + ngx.Requests(t, "/Packages/"+debug.file); n != 0 {
+		t.Errorf("excluded packages were downloaded (%d requests)", n)
+	}
+	// The retired version is not copied again by the next sync.
+	if out := s.mustCLI(t, "mirror", "sync", "app"); !strings.Contains(out, "0 added") || strings.Contains(out, "retired") {
+		t.Errorf("second sync output:\n%s", out)
+	}
+	list := s.mustCLI(t, "mirror", "syncs", "app")
+	if !strings.Contains(list, "ok") || !strings.Contains(list, "2 added") {
+		t.Errorf("mirror syncs:\n%s", list)
+	}
+	// Settings of mirrors are refused on other kinds, and a mirror needs
+	// a way to trust its upstream.
+	if _, errOut, code := s.cli(t, "repo", "create", "h", "--format", "rpm", "--include", "x*"); code == 0 || !strings.Contains(errOut, "--kind mirror") {
+		t.Errorf("mirror flag on a hosted repository: exit %d %s", code, errOut)
+	}
+	if _, errOut, code := s.cli(t, "repo", "create", "nokey", "--format", "rpm", "--kind", "mirror", "--upstream", ngx.URL); code == 0 || !strings.Contains(errOut, "--upstream-key") {
+		t.Errorf("mirror without upstream key: exit %d %s", code, errOut)
+	}
+	if _, errOut, code := s.cli(t, "repo", "create", "nodist", "--format", "deb", "--kind", "mirror", "--upstream", ngx.URL, "--upstream-key", k.file); code == 0 || !strings.Contains(errOut, "distribution") {
+		t.Errorf("deb mirror without distribution: exit %d %s", code, errOut)
+	}
+	if _, errOut, code := s.cli(t, "mirror", "sync", "nosuch"); code == 0 || !strings.Contains(errOut, "nosuch") {
+		t.Errorf("sync of a missing repository: exit %d %s", code, errOut)
+	}
+}

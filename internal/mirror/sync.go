@@ -224,9 +224,11 @@ func (s *syncer) copy(ctx context.Context, j job) error {
 	if servedAt == "" {
 		servedAt = j.rel
 	}
-	have, err := s.m.opts.Repos.PackageAt(ctx, s.repo, servedAt)
+	have, err := s.m.opts.Repos.PackageAt(ctx, s.repo, servedAt, s.st.Retain > 0)
 	switch {
 	case err == nil && have.Digest == j.e.SHA256 && (j.scope == "" || have.Scope == j.scope):
+		// Present, or retired by the retention policy (RemovedSeq set):
+		// not copied again either way.
 		s.count(func(st *Stats) { st.Present++ })
 		return nil
 	case err != nil && !errors.Is(err, meta.ErrNotFound):
@@ -260,7 +262,7 @@ func (s *syncer) copy(ctx context.Context, j job) error {
 			return nil
 		}
 		// An exact mirror serves what the upstream names.
-		if _, err := s.m.opts.Repos.RemovePackage(ctx, s.repo.Name, conflict.Existing.ID); err != nil {
+		if err := s.m.opts.Repos.RemoveMirrored(ctx, s.repo, conflict.Existing.ID); err != nil {
 			return fmt.Errorf("%s: replace the changed file: %w", j.rel, err)
 		}
 		res, err = s.m.opts.Repos.IngestStored(ctx, st)
@@ -378,7 +380,7 @@ func (s *syncer) dropped(ctx context.Context) error {
 			}
 			s.stats.Dropped++
 			if s.exact {
-				if _, err := s.m.opts.Repos.RemovePackage(ctx, s.repo.Name, p.ID); err != nil {
+				if err := s.m.opts.Repos.RemoveMirrored(ctx, s.repo, p.ID); err != nil {
 					return fmt.Errorf("remove %s (dropped upstream): %w", p.Path, err)
 				}
 				s.stats.Removed++
@@ -405,7 +407,7 @@ func (s *syncer) dropped(ctx context.Context) error {
 			return f.Compare(a, b) > 0
 		})
 		for _, p := range ps[s.st.Retain:] {
-			if _, err := s.m.opts.Repos.RemovePackage(ctx, s.repo.Name, p.ID); err != nil {
+			if err := s.m.opts.Repos.RemoveMirrored(ctx, s.repo, p.ID); err != nil {
 				return fmt.Errorf("retire %s: %w", p.Path, err)
 			}
 			s.stats.Retired++

@@ -168,14 +168,29 @@ func (s *Service) IngestStored(ctx context.Context, st Stored) (*Result, error) 
 	return s.record(ctx, st.Repo, f, pkg, st.Digest, st.Size, Upload{Repo: st.Repo.Name, Filename: st.Filename, Params: st.Params, Uploader: "mirror"}, nil)
 }
 
+// RemoveMirrored removes a package from a mirror during a sync; the
+// removal is published with the sync's generation.
+func (s *Service) RemoveMirrored(ctx context.Context, r *meta.Repo, id int64) error {
+	if _, err := s.meta.RemovePackage(ctx, r.ID, id); err != nil {
+		return fmt.Errorf("remove package %d from %q: %w", id, r.Name, err)
+	}
+	s.feed.bump()
+	return nil
+}
+
 // PackageAt returns the repository's live package served at path (or at
-// the format's alias of it), or meta.ErrNotFound.
-func (s *Service) PackageAt(ctx context.Context, r *meta.Repo, p string) (*meta.Package, error) {
+// the format's alias of it), or meta.ErrNotFound; with ever, also one
+// removed since (the newest).
+func (s *Service) PackageAt(ctx context.Context, r *meta.Repo, p string, ever bool) (*meta.Package, error) {
 	seq, err := s.meta.LastSeq(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return s.packageAt(ctx, &view{repo: *r}, p, seq, seq)
+	from := seq
+	if ever {
+		from = 0
+	}
+	return s.packageAt(ctx, &view{repo: *r}, p, from, seq)
 }
 
 // PublishMirror makes a union mirror publish every package recorded up

@@ -334,6 +334,9 @@ func (s *Service) RemovePackage(ctx context.Context, repoName string, id int64) 
 	if err != nil {
 		return 0, err
 	}
+	if r.Kind == meta.KindMirror {
+		return 0, fmt.Errorf("%w: the packages of mirror %q follow its upstream; keep one out with an exclude pattern (PATCH exclude), then sync", ErrNotHosted, repoName)
+	}
 	seq, err := s.meta.RemovePackage(ctx, r.ID, id)
 	if errors.Is(err, meta.ErrNotFound) {
 		return 0, fmt.Errorf("%w: %d in %q", ErrPackageNotFound, id, repoName)
