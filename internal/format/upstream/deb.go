@@ -99,7 +99,7 @@ func ScanPackages(r io.Reader, fn func(Entry) error) error {
 			return fmt.Errorf("%w: Packages: a stanza has no Package field", ErrInvalid)
 		}
 		if err := CheckPath(e.Path); err != nil {
-			return fmt.Errorf("Packages: %s: Filename: %w", e.Name, err)
+			return fmt.Errorf("the Packages index: %s: Filename: %w", e.Name, err)
 		}
 		if !isHex64(e.SHA256) || e.Size < 0 {
 			return fmt.Errorf("%w: Packages: %s has no SHA256 or Size", ErrInvalid, e.Path)
@@ -146,7 +146,7 @@ func ScanPackages(r io.Reader, fn func(Entry) error) error {
 		if err == bufio.ErrTooLong {
 			return fmt.Errorf("%w: Packages: a line is longer than %d bytes", ErrTooLarge, maxEntry)
 		}
-		return fmt.Errorf("Packages: %w", err)
+		return fmt.Errorf("read the Packages index: %w", err)
 	}
 	return flush()
 }

@@ -1,0 +1,178 @@
+package mirror
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/packyard/packyard/internal/blob"
+	"github.com/packyard/packyard/internal/blob/fsblob"
+	"github.com/packyard/packyard/internal/format"
+	"github.com/packyard/packyard/internal/format/deb"
+	"github.com/packyard/packyard/internal/format/rpm"
+	"github.com/packyard/packyard/internal/meta"
+	"github.com/packyard/packyard/internal/meta/sqlite"
+	"github.com/packyard/packyard/internal/repo"
+)
+
+type env struct {
+	svc   *repo.Service
+	db    *sqlite.Store
+	blobs blob.Store
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	dir := t.TempDir()
+	blobs, err := fsblob.Open(filepath.Join(dir, "blobs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sqlite.Open(context.Background(), filepath.Join(dir, "packyard.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(t.Output(), nil))
+	svc := repo.New(blobs, db, []format.Format{rpm.New(), deb.New()}, log, repo.Options{GenerationGrace: time.Hour})
+	if err := svc.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { svc.Close(); db.Close(); blobs.Close() })
+	return &env{svc: svc, db: db, blobs: blobs}
+}
+
+func (e *env) mirror(t *testing.T, name string, cfg map[string]any) {
+	t.Helper()
+	all := map[string]any{"mode": "exact", "upstream_unsigned": true}
+	for k, v := range cfg {
+		all[k] = v
+	}
+	b, _ := json.Marshal(all)
+	if _, err := e.svc.CreateRepo(context.Background(), repo.RepoSpec{Name: name, Format: "rpm", Kind: meta.KindMirror, Config: b}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSchedule: the scheduler syncs a mirror with a sync_interval when
+// its last sync started longer ago than the interval, and no other.
+func TestSchedule(t *testing.T) {
+	e := newEnv(t)
+	var hits atomic.Int64
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		http.NotFound(w, r)
+	}))
+	defer up.Close()
+	e.mirror(t, "sched", map[string]any{"upstreams": []string{up.URL}, "sync_interval": "1h"})
+	e.mirror(t, "manual", map[string]any{"upstreams": []string{up.URL}})
+	var mu sync.Mutex
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	m := New(Options{Repos: e.svc, Meta: e.db, Blobs: e.blobs, Now: clock, Backoff: time.Millisecond})
+	ctx := context.Background()
+	syncs := func(name string) []meta.MirrorSync {
+		t.Helper()
+		r, err := e.svc.GetRepo(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Wait for a running sync to end.
+		if _, _, ok := m.Progress(name); ok {
+			if _, err := m.Sync(ctx, name); err != nil {
+				t.Fatal(err)
+			}
+		}
+		l, err := e.db.ListSyncs(ctx, r.ID, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	m.due(ctx)
+	if l := syncs("sched"); len(l) != 1 || l[0].Status != meta.SyncFailed || !strings.Contains(l[0].Error, "repodata/repomd.xml") || !strings.Contains(l[0].Error, "not found upstream") {
+		t.Fatalf("first scheduled sync: %+v", l)
+	}
+	if l := syncs("manual"); len(l) != 0 {
+		t.Errorf("a mirror without sync_interval was synced: %+v", l)
+	}
+	mu.Lock()
+	now = now.Add(59 * time.Minute)
+	mu.Unlock()
+	m.due(ctx)
+	if l := syncs("sched"); len(l) != 1 {
+		t.Errorf("synced again before the interval passed: %d syncs", len(l))
+	}
+	mu.Lock()
+	now = now.Add(2 * time.Minute)
+	mu.Unlock()
+	m.due(ctx)
+	if l := syncs("sched"); len(l) != 2 {
+		t.Errorf("not synced again once the interval passed: %d syncs", len(l))
+	}
+	if hits.Load() == 0 {
+		t.Errorf("the upstream was never asked")
+	}
+}
+
+// TestGetRetriesAndFailsOver: an upstream answering 503 is retried with
+// backoff, then the next upstream is used; bytes that do not match the
+// signed digest are not retried on the same upstream.
+func TestGetRetriesAndFailsOver(t *testing.T) {
+	e := newEnv(t)
+	var flaky, good atomic.Int64
+	a := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		flaky.Add(1)
+		http.Error(w, "busy", http.StatusServiceUnavailable)
+	}))
+	defer a.Close()
+	b := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		good.Add(1)
+		if strings.HasSuffix(r.URL.Path, "/long") {
+			io.WriteString(w, "toolongbody")
+			return
+		}
+		io.WriteString(w, "hello")
+	}))
+	defer b.Close()
+	m := New(Options{Repos: e.svc, Meta: e.db, Blobs: e.blobs, Backoff: time.Millisecond})
+	s := &syncer{m: m, bases: []string{a.URL, b.URL}, prog: &Progress{}}
+	ctx := context.Background()
+	sum := string(blob.DigestOf([]byte("hello")))
+	n, err := s.fetchBlob(ctx, "x/file", sum, 5)
+	if err != nil || n != 5 {
+		t.Fatalf("fetchBlob: %d %v", n, err)
+	}
+	if flaky.Load() != retries || good.Load() != 1 {
+		t.Errorf("requests: %d to the failing upstream (want %d), %d to the good one", flaky.Load(), retries, good.Load())
+	}
+	// Stored: not fetched again.
+	if n, err := s.fetchBlob(ctx, "x/file", sum, 5); err != nil || n != 0 || good.Load() != 1 {
+		t.Errorf("second fetch of a stored blob: %d %v, %d requests", n, err, good.Load())
+	}
+	// Wrong digest: refused, nothing stored, one request per upstream.
+	good.Store(0)
+	wrong := string(blob.DigestOf([]byte("other")))
+	if _, err := s.fetchBlob(ctx, "x/other", wrong, 5); err == nil || !strings.Contains(err.Error(), "refused") {
+		t.Errorf("wrong digest: %v", err)
+	}
+	if good.Load() != 1 {
+		t.Errorf("a digest mismatch was retried: %d requests", good.Load())
+	}
+	if _, err := e.blobs.Stat(ctx, blob.Digest(wrong)); !errors.Is(err, blob.ErrNotFound) {
+		t.Errorf("refused bytes stored: %v", err)
+	}
+	// Size past what the metadata gives: refused.
+	if _, err := s.fetchBlob(ctx, "x/long", string(blob.DigestOf([]byte("toolongbody"))), 3); err == nil || !strings.Contains(err.Error(), "refused") {
+		t.Errorf("oversized file: %v", err)
+	}
+}
