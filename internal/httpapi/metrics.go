@@ -4,6 +4,7 @@ import (
 	"github.com/packyard/packyard/internal/mirror"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -24,6 +25,8 @@ type Metrics struct {
 	watchFiles  *prometheus.CounterVec
 	proxy       proxyMetrics
 	mirror      mirrorMetrics
+	// handles remembers children of vectors used on every request.
+	handles sync.Map
 }
 
 // mirrorMetrics are the mirror repositories' collectors.
@@ -140,7 +143,7 @@ func (m *Metrics) WatchFile(repo, result string) { m.watchFiles.WithLabelValues(
 
 // ProxyRequest implements proxy.Metrics.
 func (m *Metrics) ProxyRequest(repo, result string) {
-	m.proxy.requests.WithLabelValues(repo, result).Inc()
+	m.counter(m.proxy.requests, repo, result, "").Inc()
 	if result == "stale" {
 		m.proxy.stale.WithLabelValues(repo).Inc()
 	}
@@ -148,7 +151,7 @@ func (m *Metrics) ProxyRequest(repo, result string) {
 
 // ProxyBytes implements proxy.Metrics.
 func (m *Metrics) ProxyBytes(repo, kind string, n int64) {
-	m.proxy.bytes.WithLabelValues(repo, kind).Add(float64(n))
+	m.counter(m.proxy.bytes, repo, kind, "").Add(float64(n))
 }
 
 // ProxyUpstreamError implements proxy.Metrics.
@@ -157,8 +160,59 @@ func (m *Metrics) ProxyUpstreamError(repo, upstream string) {
 }
 
 func (m *Metrics) observe(route, method string, code int, d time.Duration) {
-	m.requests.WithLabelValues(route, method, strconv.Itoa(code)).Inc()
-	m.latency.WithLabelValues(route, method).Observe(d.Seconds())
+	m.counter(m.requests, route, method, codeText(code)).Inc()
+	m.observer(m.latency, route, method).Observe(d.Seconds())
+}
+
+// codeText is strconv.Itoa for status codes, without an allocation for the
+// common ones.
+func codeText(code int) string {
+	switch code {
+	case http.StatusOK:
+		return "200"
+	case http.StatusPartialContent:
+		return "206"
+	case http.StatusNotModified:
+		return "304"
+	case http.StatusNotFound:
+		return "404"
+	}
+	return strconv.Itoa(code)
+}
+
+// handleKey names one child of a metric vector by its label values (the
+// unused ones empty).
+type handleKey struct {
+	vec     any
+	a, b, c string
+}
+
+// counter returns the child of vec with the label values a, b (and c,
+// when not empty), remembered: the hot paths (every request) skip the
+// vector's hashing of label values and its lock.
+func (m *Metrics) counter(vec *prometheus.CounterVec, a, b, c string) prometheus.Counter {
+	k := handleKey{vec, a, b, c}
+	if h, ok := m.handles.Load(k); ok {
+		return h.(prometheus.Counter)
+	}
+	lv := []string{a, b}
+	if c != "" {
+		lv = append(lv, c)
+	}
+	h := vec.WithLabelValues(lv...)
+	m.handles.Store(k, h)
+	return h
+}
+
+// observer is counter for histograms (two labels).
+func (m *Metrics) observer(vec *prometheus.HistogramVec, a, b string) prometheus.Observer {
+	k := handleKey{vec, a, b, ""}
+	if h, ok := m.handles.Load(k); ok {
+		return h.(prometheus.Observer)
+	}
+	h := vec.WithLabelValues(a, b)
+	m.handles.Store(k, h)
+	return h
 }
 
 // MirrorSync records the outcome of a mirror sync (mirror.Metrics).

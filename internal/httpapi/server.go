@@ -54,6 +54,8 @@ type Server struct {
 	opts    Options
 	mux     *http.ServeMux
 	cache   *bytecache.Cache
+	// proxyCfgs caches proxy repositories' parsed settings.
+	proxyCfgs proxyConfigs
 }
 
 // New builds the Server and its routes.

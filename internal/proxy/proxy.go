@@ -38,6 +38,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -149,6 +150,10 @@ type Proxy struct {
 
 	// small holds the bytes of small cached files (smallFileMax).
 	small *bytecache.Cache
+
+	// rcs caches each repository record's configuration.
+	rcMu sync.RWMutex
+	rcs  map[*meta.Repo]rcEntry
 }
 
 // The bytes of cached files up to smallFileMax are kept in memory, up to
@@ -267,6 +272,36 @@ func newRepoConfig(r *meta.Repo, c Config) *repoConfig {
 	return rc
 }
 
+// repoConfig returns the repository's configuration, built once per
+// repository record and Config (the read path hands the same *meta.Repo
+// until the repository's settings change).
+func (p *Proxy) repoConfig(r *meta.Repo, c Config) *repoConfig {
+	p.rcMu.RLock()
+	e, ok := p.rcs[r]
+	p.rcMu.RUnlock()
+	if ok && e.cfg.equal(c) {
+		return e.rc
+	}
+	rc := newRepoConfig(r, c)
+	p.rcMu.Lock()
+	if p.rcs == nil || len(p.rcs) > 1024 {
+		p.rcs = map[*meta.Repo]rcEntry{}
+	}
+	p.rcs[r] = rcEntry{cfg: c, rc: rc}
+	p.rcMu.Unlock()
+	return rc
+}
+
+type rcEntry struct {
+	cfg Config
+	rc  *repoConfig
+}
+
+func (c Config) equal(o Config) bool {
+	return c.MaxAge == o.MaxAge && c.Timeout == o.Timeout && c.Union == o.Union && c.MaxSize == o.MaxSize &&
+		slices.Equal(c.Upstreams, o.Upstreams) && slices.Equal(c.Peers, o.Peers)
+}
+
 // sources lists where to look for a file, in order.
 func (rc *repoConfig) sources(peers bool) []source {
 	if !peers {
@@ -282,7 +317,7 @@ func (p *Proxy) Serve(w http.ResponseWriter, r *http.Request, repo *meta.Repo, c
 	if err := CheckPath(path); err != nil {
 		return err
 	}
-	rc := newRepoConfig(repo, c)
+	rc := p.repoConfig(repo, c)
 	if strings.HasPrefix(path, upstreamPrefix) {
 		return fmt.Errorf("%w: %s", ErrNotFound, path)
 	}
