@@ -102,19 +102,23 @@ func newMirrorCmd(g *globals) *cobra.Command {
 			}
 			errOut := cmd.ErrOrStderr()
 			start := time.Now()
-			tick := time.NewTicker(500 * time.Millisecond)
-			defer tick.Stop()
+			// Asked often at first (a small sync ends in a fraction of a
+			// second), then every half second.
+			pause := 20 * time.Millisecond
+			printed := start
 			for s.Status == "running" {
 				select {
 				case <-cmd.Context().Done():
 					return cmd.Context().Err()
-				case <-tick.C:
+				case <-time.After(pause):
 				}
+				pause = min(2*pause, 500*time.Millisecond)
 				if s, err = c.GetSync(cmd.Context(), args[0], s.ID); err != nil {
 					return err
 				}
-				if p := s.Progress; p != nil {
+				if p := s.Progress; p != nil && time.Since(printed) >= time.Second {
 					fmt.Fprintln(errOut, progressLine(p, time.Since(start)))
+					printed = time.Now()
 				}
 			}
 			if err := printSync(cmd.OutOrStdout(), g, s); err != nil {

@@ -33,9 +33,12 @@ func (s *Server) toSyncJSON(repoName string, ms *meta.MirrorSync) syncJSON {
 	if len(ms.Stats) > 0 {
 		out.Stats = json.RawMessage(ms.Stats)
 	}
-	if ms.Status == meta.SyncRunning && s.opts.Mirror != nil {
+	if s.opts.Mirror != nil {
+		// Until it has published and recorded its outcome, a sync this
+		// node runs is running, whatever its record says so far.
 		if pv, id, ok := s.opts.Mirror.Progress(repoName); ok && id == ms.ID {
 			out.Progress = &pv
+			out.Status, out.FinishedAt, out.Generation = meta.SyncRunning, nil, 0
 		}
 	}
 	return out
