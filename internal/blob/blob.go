@@ -107,6 +107,22 @@ type Store interface {
 	Close() error
 }
 
+// LazyCommitter is implemented by Writers that can commit a blob before it
+// is durable: the blob is visible under its digest at once, and the
+// store's Sync (Syncer) makes it durable. Whoever records the blob where a
+// crash must find it (a database row) calls Sync first. Many blobs then
+// share one flush instead of paying one each.
+type LazyCommitter interface {
+	CommitLazy(ctx context.Context, want Digest) (Info, error)
+}
+
+// Syncer is implemented by stores with lazy commits.
+type Syncer interface {
+	// Sync makes every blob committed lazily before the call durable.
+	// Concurrent calls share flushes.
+	Sync(ctx context.Context) error
+}
+
 // Putter is implemented by stores that store a whole byte slice faster than
 // through a Writer, typically by noticing that the blob is already stored.
 type Putter interface {

@@ -162,7 +162,7 @@ func (s *syncer) fetchBlob(ctx context.Context, rel, sha string, size int64) (in
 			_ = w.Cancel(context.WithoutCancel(ctx))
 			return &finalError{fmt.Errorf("%s has %d bytes, the signed metadata says %d: refused", src, n, size)}
 		}
-		if _, err := w.Commit(ctx, blob.Digest(sha)); err != nil {
+		if _, err := s.commit(ctx, w, blob.Digest(sha)); err != nil {
 			if errors.Is(err, blob.ErrDigestMismatch) {
 				return &finalError{fmt.Errorf("%s has sha256 %s, the signed metadata says %s: refused", src, w.Digest(), sha)}
 			}
@@ -172,6 +172,24 @@ func (s *syncer) fetchBlob(ctx context.Context, rel, sha string, size int64) (in
 		return nil
 	})
 	return got, err
+}
+
+// commit commits a downloaded blob lazily when the store can (a sync
+// flushes its blobs in batches: flush before recording them), durably
+// otherwise.
+func (s *syncer) commit(ctx context.Context, w blob.Writer, want blob.Digest) (blob.Info, error) {
+	if lc, ok := w.(blob.LazyCommitter); ok && s.flusher != nil {
+		return lc.CommitLazy(ctx, want)
+	}
+	return w.Commit(ctx, want)
+}
+
+// flush makes the blobs this sync committed lazily durable.
+func (s *syncer) flush(ctx context.Context) error {
+	if s.flusher == nil {
+		return nil
+	}
+	return s.flusher.Sync(ctx)
 }
 
 // counting adds the bytes read to a shared counter (progress).
@@ -258,7 +276,7 @@ func (s *syncer) fetchAny(ctx context.Context, rel string, limit int64) (string,
 			}
 			return err
 		}
-		info, err := w.Commit(ctx, "")
+		info, err := s.commit(ctx, w, "")
 		if err != nil {
 			return &finalError{fmt.Errorf("store %s: %w", rel, err)}
 		}

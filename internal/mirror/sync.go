@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/packyard/packyard/internal/blob"
 	"github.com/packyard/packyard/internal/format"
@@ -28,6 +29,10 @@ type syncer struct {
 	bases  []string
 	dbName string
 	prog   *Progress
+	// flusher makes lazily committed blobs durable (nil: the store
+	// commits durably).
+	flusher blob.Syncer
+	batch   *batcher
 
 	jobs chan job
 	wg   sync.WaitGroup
@@ -60,6 +65,9 @@ func (m *Mirror) sync(ctx context.Context, r *meta.Repo, ru *run) (Stats, error)
 		bases: append([]string(nil), st.Upstreams...), dbName: st.DBName}
 	if s.dbName == "" {
 		s.dbName = r.Name
+	}
+	if f, ok := m.opts.Blobs.(blob.Syncer); ok {
+		s.flusher = f
 	}
 	if len(st.UpstreamKeys) > 0 {
 		keys := make([][]byte, len(st.UpstreamKeys))
@@ -100,6 +108,9 @@ func (m *Mirror) sync(ctx context.Context, r *meta.Repo, ru *run) (Stats, error)
 		return s.stats, err
 	}
 	rec := &ru.rec
+	if err := s.flush(ctx); err != nil {
+		return s.stats, err
+	}
 	if s.exact {
 		gen, err := m.opts.Repos.PublishFiles(ctx, r.Name, s.files)
 		if err != nil {
@@ -132,6 +143,7 @@ func (s *syncer) copyAll(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	s.jobs = make(chan job, n)
+	s.batch = &batcher{flush: s.flush, size: max(1, n/2), wait: 20 * time.Millisecond}
 	for range n {
 		s.wg.Add(1)
 		go s.worker(ctx)
@@ -251,7 +263,8 @@ func (s *syncer) copy(ctx context.Context, j job) error {
 		}
 		size = info.Size
 	}
-	st := repo.Stored{Repo: s.repo, Filename: path.Base(j.rel), Digest: j.e.SHA256, Size: size, Path: j.path, Params: j.params}
+	st := repo.Stored{Repo: s.repo, Filename: path.Base(j.rel), Digest: j.e.SHA256, Size: size, Path: j.path, Params: j.params,
+		Durable: func() error { return s.batch.durable(ctx) }}
 	res, err := s.m.opts.Repos.IngestStored(ctx, st)
 	var conflict *repo.ConflictError
 	if errors.As(err, &conflict) {

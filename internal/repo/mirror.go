@@ -142,6 +142,9 @@ type Stored struct {
 	// keep it.
 	Path   string
 	Params format.UploadParams
+	// Durable, when set, makes the blob durable (a blob store flush); it
+	// runs just before the package's row is added.
+	Durable func() error
 }
 
 // IngestStored parses a package file already in the blob store and
@@ -165,7 +168,7 @@ func (s *Service) IngestStored(ctx context.Context, st Stored) (*Result, error) 
 	if st.Path != "" {
 		pkg.Path = st.Path
 	}
-	return s.record(ctx, st.Repo, f, pkg, st.Digest, st.Size, Upload{Repo: st.Repo.Name, Filename: st.Filename, Params: st.Params, Uploader: "mirror"}, nil)
+	return s.record(ctx, st.Repo, f, pkg, st.Digest, st.Size, Upload{Repo: st.Repo.Name, Filename: st.Filename, Params: st.Params, Uploader: "mirror"}, st.Durable)
 }
 
 // RemoveMirrored removes a package from a mirror during a sync; the

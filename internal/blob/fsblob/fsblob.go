@@ -63,6 +63,9 @@ type Store struct {
 	syncedMu sync.Mutex
 	synced   map[blob.Digest]struct{}
 
+	// lazy holds the blobs committed without a flush (CommitLazy).
+	lazy lazySet
+
 	// noTmpfile is set once the filesystem refused O_TMPFILE; writes then
 	// go to named temporary files.
 	noTmpfile atomic.Bool

@@ -76,11 +76,21 @@ func (w *writer) Digest() blob.Digest {
 // digest exists, and removes the temporary name. Whatever happens, the
 // writer has ended and the temporary file is gone.
 func (w *writer) Commit(ctx context.Context, want blob.Digest) (blob.Info, error) {
+	return w.commitAs(ctx, want, false)
+}
+
+// CommitLazy commits without flushing: the blob is durable once the
+// store's Sync returns (blob.LazyCommitter).
+func (w *writer) CommitLazy(ctx context.Context, want blob.Digest) (blob.Info, error) {
+	return w.commitAs(ctx, want, true)
+}
+
+func (w *writer) commitAs(ctx context.Context, want blob.Digest, lazy bool) (blob.Info, error) {
 	if w.ended {
 		return blob.Info{}, fmt.Errorf("fsblob: commit blob: %w", blob.ErrClosed)
 	}
 	w.ended = true
-	info, err := w.commit(ctx, want)
+	info, err := w.commit(ctx, want, lazy)
 	// After a successful commit the blob is durable whatever discard does: a
 	// temporary name it could not remove is harmless, and Open removes it.
 	if derr := w.discard(); err != nil {
@@ -89,7 +99,7 @@ func (w *writer) Commit(ctx context.Context, want blob.Digest) (blob.Info, error
 	return info, nil
 }
 
-func (w *writer) commit(ctx context.Context, want blob.Digest) (blob.Info, error) {
+func (w *writer) commit(ctx context.Context, want blob.Digest, lazy bool) (blob.Info, error) {
 	if w.err != nil {
 		return blob.Info{}, w.err
 	}
@@ -107,7 +117,16 @@ func (w *writer) commit(ctx context.Context, want blob.Digest) (blob.Info, error
 	if fi, err := os.Stat(final); err == nil {
 		// Already stored: never touch it. Its directory entry may not be
 		// durable yet (a concurrent commit between link and sync, or a
-		// crashed process), and the caller is about to rely on it.
+		// crashed process), and the caller is about to rely on it; its
+		// bytes neither, if it was committed lazily.
+		if lazy {
+			return w.s.touch(d, fi), nil
+		}
+		if w.s.isLazy(d) {
+			if err := syncFile(final); err != nil {
+				return blob.Info{}, wrap(err)
+			}
+		}
 		if !w.s.isSynced(d) {
 			if err := syncDir(w.s.shardDir(d)); err != nil {
 				return blob.Info{}, wrap(err)
@@ -122,8 +141,10 @@ func (w *writer) commit(ctx context.Context, want blob.Digest) (blob.Info, error
 	if err := w.f.Chmod(blobMode); err != nil {
 		return blob.Info{}, wrap(err)
 	}
-	if err := w.f.Sync(); err != nil {
-		return blob.Info{}, wrap(err)
+	if !lazy {
+		if err := w.f.Sync(); err != nil {
+			return blob.Info{}, wrap(err)
+		}
 	}
 	if err := w.s.mkdirShard(d); err != nil {
 		return blob.Info{}, wrap(err)
@@ -143,6 +164,14 @@ func (w *writer) commit(ctx context.Context, want blob.Digest) (blob.Info, error
 	w.f = nil
 	if err != nil {
 		return blob.Info{}, wrap(err)
+	}
+	if lazy {
+		fi, err := os.Stat(final)
+		if err != nil {
+			return blob.Info{}, wrap(err)
+		}
+		w.s.markLazy(d)
+		return info(d, fi), nil
 	}
 	// Synced after a lost race too: the winner may not have synced yet.
 	if err := syncDir(w.s.shardDir(d)); err != nil {

@@ -38,10 +38,12 @@ func (s *Store) Events(ctx context.Context, since int64, limit int) ([]meta.Even
 	return out, nil
 }
 
+const sqlLastSeq = `SELECT COALESCE(MAX(seq), 0) FROM events`
+
 // LastSeq returns the highest event sequence number, 0 if there is none.
 func (s *Store) LastSeq(ctx context.Context) (int64, error) {
 	var seq int64
-	if err := s.r.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM events`).Scan(&seq); err != nil {
+	if err := s.stmtLastSeq.QueryRowContext(ctx).Scan(&seq); err != nil {
 		return 0, fmt.Errorf("last event sequence: %w", err)
 	}
 	return seq, nil

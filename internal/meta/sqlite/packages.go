@@ -127,10 +127,16 @@ func conflicting(ctx context.Context, tx *sql.Tx, p *meta.Package) (*meta.Packag
 	return ex, nil
 }
 
+const (
+	sqlFindPackage   = `SELECT ` + pkgColumns + ` FROM packages p WHERE ` + identityWhere
+	sqlPackageByPath = `SELECT ` + pkgColumns + ` FROM packages p
+		WHERE p.repo_id = $1 AND p.path = $2 AND +p.added_seq <= $4 AND (p.removed_seq = 0 OR p.removed_seq > $3)
+		ORDER BY p.id DESC LIMIT 1`
+)
+
 // FindPackage returns the live package with that identity.
 func (s *Store) FindPackage(ctx context.Context, repoID int64, id meta.Identity) (*meta.Package, error) {
-	p, err := scanPackage(s.r.QueryRowContext(ctx, `SELECT `+pkgColumns+` FROM packages p WHERE `+identityWhere,
-		repoID, id.Scope, id.Name, id.Epoch, id.Version, id.Release, id.Arch))
+	p, err := scanPackage(s.stmtFindPackage.QueryRowContext(ctx, repoID, id.Scope, id.Name, id.Epoch, id.Version, id.Release, id.Arch))
 	if errors.Is(err, sql.ErrNoRows) {
 		err = meta.ErrNotFound
 	}
@@ -157,9 +163,7 @@ func (s *Store) GetPackage(ctx context.Context, repoID, id int64) (*meta.Package
 // PackageByPath returns the package served at path in a generation that
 // includes changes up to seq, without fragments.
 func (s *Store) PackageByPath(ctx context.Context, repoID int64, path string, from, to int64) (*meta.Package, error) {
-	p, err := scanPackage(s.r.QueryRowContext(ctx, `SELECT `+pkgColumns+` FROM packages p
-		WHERE p.repo_id = $1 AND p.path = $2 AND +p.added_seq <= $4 AND (p.removed_seq = 0 OR p.removed_seq > $3)
-		ORDER BY p.id DESC LIMIT 1`, repoID, path, from, to))
+	p, err := scanPackage(s.stmtPackageByPath.QueryRowContext(ctx, repoID, path, from, to))
 	if errors.Is(err, sql.ErrNoRows) {
 		err = meta.ErrNotFound
 	}

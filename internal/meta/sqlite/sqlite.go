@@ -49,6 +49,9 @@ type Store struct {
 	// Statements of the upload path, parsed once; transactions use them
 	// through Tx.StmtContext.
 	stmtRepoName, stmtInsertPackage, stmtInsertFragment, stmtInsertEvent, stmtSetAddedSeq *sql.Stmt
+	// Reads made for every package of a mirror sync or upload, prepared
+	// on the read pool (each connection parses them once, not per call).
+	stmtLastSeq, stmtPackageByPath, stmtFindPackage *sql.Stmt
 
 	// adds folds concurrent AddPackage calls into shared transactions.
 	adds groupCommit
@@ -125,6 +128,20 @@ func Open(ctx context.Context, file string) (*Store, error) {
 		r.Close()
 		return nil, fmt.Errorf("open metadata database %s for reading: %w", file, err)
 	}
+	for _, st := range []struct {
+		dst   **sql.Stmt
+		query string
+	}{
+		{&s.stmtLastSeq, sqlLastSeq},
+		{&s.stmtPackageByPath, sqlPackageByPath},
+		{&s.stmtFindPackage, sqlFindPackage},
+	} {
+		if *st.dst, err = r.PrepareContext(ctx, st.query); err != nil {
+			w.Close()
+			r.Close()
+			return nil, fmt.Errorf("open metadata database %s: prepare: %w", file, err)
+		}
+	}
 	s.r = r
 	return s, nil
 }
@@ -132,7 +149,8 @@ func Open(ctx context.Context, file string) (*Store, error) {
 // Close closes the database.
 func (s *Store) Close() error {
 	errs := []error{s.r.Close()}
-	for _, st := range []*sql.Stmt{s.stmtRepoName, s.stmtInsertPackage, s.stmtInsertFragment, s.stmtInsertEvent, s.stmtSetAddedSeq} {
+	for _, st := range []*sql.Stmt{s.stmtRepoName, s.stmtInsertPackage, s.stmtInsertFragment, s.stmtInsertEvent, s.stmtSetAddedSeq,
+		s.stmtLastSeq, s.stmtPackageByPath, s.stmtFindPackage} {
 		errs = append(errs, st.Close())
 	}
 	return errors.Join(append(errs, s.w.Close())...)
