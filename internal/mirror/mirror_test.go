@@ -87,10 +87,11 @@ func TestSchedule(t *testing.T) {
 			t.Fatal(err)
 		}
 		// Wait for a running sync to end.
-		if _, _, ok := m.Progress(name); ok {
-			if _, err := m.Sync(ctx, name); err != nil {
-				t.Fatal(err)
+		for {
+			if _, _, ok := m.Progress(name); !ok {
+				break
 			}
+			time.Sleep(time.Millisecond)
 		}
 		l, err := e.db.ListSyncs(ctx, r.ID, 0)
 		if err != nil {
