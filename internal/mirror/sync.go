@@ -32,7 +32,8 @@ type syncer struct {
 	// flusher makes lazily committed blobs durable (nil: the store
 	// commits durably).
 	flusher blob.Syncer
-	batch   *batcher
+	// ready takes prepared packages to the recorder.
+	ready chan prepared
 
 	jobs chan job
 	wg   sync.WaitGroup
@@ -143,7 +144,9 @@ func (s *syncer) copyAll(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	s.jobs = make(chan job, n)
-	s.batch = &batcher{flush: s.flush, size: max(1, n/2), wait: 20 * time.Millisecond}
+	s.ready = make(chan prepared, maxRecordBatch)
+	recorded := make(chan struct{})
+	go s.recorder(ctx, recorded)
 	for range n {
 		s.wg.Add(1)
 		go s.worker(ctx)
@@ -165,6 +168,8 @@ func (s *syncer) copyAll(ctx context.Context) error {
 		cancel()
 	}
 	s.wg.Wait()
+	close(s.ready)
+	<-recorded
 	s.prog.Listed.Store(true)
 	return err
 }
@@ -218,12 +223,7 @@ func (s *syncer) worker(ctx context.Context) {
 		err := s.copy(ctx, j)
 		s.prog.Done.Add(1)
 		if err != nil && ctx.Err() == nil {
-			s.mu.Lock()
-			s.stats.Failed++
-			if len(s.stats.Failures) < maxFailures {
-				s.stats.Failures = append(s.stats.Failures, err.Error())
-			}
-			s.mu.Unlock()
+			s.failed(err)
 		}
 	}
 }
@@ -263,37 +263,133 @@ func (s *syncer) copy(ctx context.Context, j job) error {
 		}
 		size = info.Size
 	}
-	st := repo.Stored{Repo: s.repo, Filename: path.Base(j.rel), Digest: j.e.SHA256, Size: size, Path: j.path, Params: j.params,
-		Durable: func() error { return s.batch.durable(ctx) }}
-	res, err := s.m.opts.Repos.IngestStored(ctx, st)
+	st := repo.Stored{Repo: s.repo, Filename: path.Base(j.rel), Digest: j.e.SHA256, Size: size, Path: j.path, Params: j.params}
+	prep, _, err := s.m.opts.Repos.PrepareStored(ctx, st)
 	var conflict *repo.ConflictError
 	if errors.As(err, &conflict) {
 		if !s.exact {
-			s.count(func(st *Stats) { st.Conflicts++ })
-			s.m.opts.Log.Warn("mirror: upstream file changed under the same name; the copy already mirrored is kept",
-				"repo", s.repo.Name, "path", j.rel, "kept_sha256", conflict.Existing.Digest, "upstream_sha256", j.e.SHA256)
+			s.conflict(j, conflict)
 			return nil
 		}
 		// An exact mirror serves what the upstream names.
 		if err := s.m.opts.Repos.RemoveMirrored(ctx, s.repo, conflict.Existing.ID); err != nil {
 			return fmt.Errorf("%s: replace the changed file: %w", j.rel, err)
 		}
-		res, err = s.m.opts.Repos.IngestStored(ctx, st)
+		prep, _, err = s.m.opts.Repos.PrepareStored(ctx, st)
 	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", j.rel, err)
 	}
-	s.count(func(st *Stats) {
-		if res.Created {
-			st.Added++
-			if n == 0 {
-				st.Reused++
-			}
-		} else {
-			st.Present++
+	if prep == nil { // recorded already
+		s.count(func(st *Stats) { st.Present++ })
+		return nil
+	}
+	select {
+	case s.ready <- prepared{p: prep, j: j, reused: n == 0}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// prepared is a package waiting for the recorder.
+type prepared struct {
+	p      *repo.Prepared
+	j      job
+	reused bool
+}
+
+// maxRecordBatch bounds the packages one flush covers.
+const maxRecordBatch = 256
+
+// recorder adds the rows of prepared packages in batches: one flush of
+// the blob store makes a batch's blobs durable, then its rows go in
+// together (the database folds concurrent inserts into one transaction),
+// while the workers download the next packages.
+func (s *syncer) recorder(ctx context.Context, done chan<- struct{}) {
+	defer close(done)
+	var batch []prepared
+	var tick <-chan time.Time
+	record := func() {
+		if len(batch) == 0 {
+			return
 		}
-	})
-	return nil
+		if err := s.flush(ctx); err != nil {
+			for _, b := range batch {
+				s.failed(fmt.Errorf("%s: %w", b.j.rel, err))
+			}
+			batch = batch[:0]
+			return
+		}
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, 32)
+		for _, b := range batch {
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				res, err := s.m.opts.Repos.RecordPrepared(ctx, b.p)
+				var conflict *repo.ConflictError
+				switch {
+				case errors.As(err, &conflict):
+					s.conflict(b.j, conflict)
+				case err != nil:
+					s.failed(fmt.Errorf("%s: %w", b.j.rel, err))
+				default:
+					s.count(func(st *Stats) {
+						if res.Created {
+							st.Added++
+							if b.reused {
+								st.Reused++
+							}
+						} else {
+							st.Present++
+						}
+					})
+				}
+			}()
+		}
+		wg.Wait()
+		batch = batch[:0]
+	}
+	for {
+		select {
+		case b, ok := <-s.ready:
+			if !ok {
+				record()
+				return
+			}
+			if len(batch) == 0 {
+				tick = time.After(50 * time.Millisecond)
+			}
+			batch = append(batch, b)
+			if len(batch) >= maxRecordBatch {
+				record()
+				tick = nil
+			}
+		case <-tick:
+			record()
+			tick = nil
+		}
+	}
+}
+
+// conflict counts an upstream file that changed under a name the mirror
+// has: a union mirror keeps the copy it has.
+func (s *syncer) conflict(j job, c *repo.ConflictError) {
+	s.count(func(st *Stats) { st.Conflicts++ })
+	s.m.opts.Log.Warn("mirror: upstream file changed under the same name; the copy already mirrored is kept",
+		"repo", s.repo.Name, "path", j.rel, "kept_sha256", c.Existing.Digest, "upstream_sha256", j.e.SHA256)
+}
+
+// failed counts a package that could not be copied.
+func (s *syncer) failed(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stats.Failed++
+	if len(s.stats.Failures) < maxFailures {
+		s.stats.Failures = append(s.stats.Failures, err.Error())
+	}
 }
 
 func (s *syncer) count(fn func(*Stats)) {

@@ -159,9 +159,27 @@ func (s *Service) ingest(ctx context.Context, u Upload) (*Result, error) {
 // package with its identity is there already; commit makes its blob
 // durable just before the row is added (nil when the blob is stored).
 func (s *Service) record(ctx context.Context, r *meta.Repo, f format.Format, pkg *format.Package, digest string, size int64, u Upload, commit func() error) (*Result, error) {
+	p, res, err := s.prepare(ctx, r, f, pkg, digest, size, u)
+	if p == nil {
+		return res, err
+	}
+	return s.add(ctx, p, commit)
+}
+
+// Prepared is a parsed package with its rendered fragments, ready for its
+// row (Service.RecordPrepared).
+type Prepared struct {
+	rec                *meta.Package
+	filename, repoName string
+}
+
+// prepare renders a parsed package's fragments. When a package with its
+// identity is there already it returns that package's Result (or a
+// ConflictError) and no Prepared.
+func (s *Service) prepare(ctx context.Context, r *meta.Repo, f format.Format, pkg *format.Package, digest string, size int64, u Upload) (*Prepared, *Result, error) {
 	scope, err := f.Scope(pkg, u.Params)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", u.Filename, err)
+		return nil, nil, fmt.Errorf("%s: %w", u.Filename, err)
 	}
 	id := meta.Identity{Scope: scope, Name: pkg.Name, Epoch: pkg.Epoch, Version: pkg.Version, Release: pkg.Release, Arch: pkg.Arch}
 
@@ -169,24 +187,34 @@ func (s *Service) record(ctx context.Context, r *meta.Repo, f format.Format, pkg
 	switch {
 	case err == nil:
 		if existing.Digest == digest {
-			return &Result{Package: existing}, nil
+			return nil, &Result{Package: existing}, nil
 		}
-		return nil, &ConflictError{Existing: existing}
+		return nil, nil, &ConflictError{Existing: existing}
 	case !errors.Is(err, meta.ErrNotFound):
-		return nil, fmt.Errorf("look up %s in %q: %w", pkg.Path, r.Name, err)
+		return nil, nil, fmt.Errorf("look up %s in %q: %w", pkg.Path, r.Name, err)
 	}
 
 	now := s.opts.Now().UTC()
 	fi := format.FileInfo{SHA256: digest, Size: size, Time: now}
 	if fc, ok := f.(format.FileChecker); ok {
 		if err := fc.CheckFile(pkg, fi); err != nil {
-			return nil, fmt.Errorf("%s: %w", u.Filename, err)
+			return nil, nil, fmt.Errorf("%s: %w", u.Filename, err)
 		}
 	}
 	frags, err := f.Render(pkg, fi)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", u.Filename, err)
+		return nil, nil, fmt.Errorf("%s: %w", u.Filename, err)
 	}
+	return &Prepared{filename: u.Filename, repoName: r.Name, rec: &meta.Package{
+		RepoID: r.ID, Identity: id, Path: pkg.Path, Digest: digest, Size: size,
+		Summary: pkg.Summary, UploadedBy: u.Uploader, UploadedAt: now, Fragments: frags,
+	}}, nil, nil
+}
+
+// add adds a prepared package's row; commit (when not nil) makes its
+// blob durable first.
+func (s *Service) add(ctx context.Context, p *Prepared, commit func() error) (*Result, error) {
+	rec, digest := p.rec, p.rec.Digest
 	// From the blob's commit until its row is in (or the blob is deleted
 	// again after a failed insert), no other upload of the same bytes may
 	// run the same steps: a failed upload would delete the blob that a
@@ -199,23 +227,18 @@ func (s *Service) record(ctx context.Context, r *meta.Repo, f format.Format, pkg
 			return nil, err
 		}
 	}
-
-	rec := &meta.Package{
-		RepoID: r.ID, Identity: id, Path: pkg.Path, Digest: digest, Size: size,
-		Summary: pkg.Summary, UploadedBy: u.Uploader, UploadedAt: now, Fragments: frags,
-	}
-	existing, err = s.meta.AddPackage(ctx, rec)
+	existing, err := s.meta.AddPackage(ctx, rec)
 	if err != nil {
 		if commit != nil {
 			s.dropUnreferenced(ctx, digest)
 		}
 		if errors.Is(err, meta.ErrExists) && existing != nil {
-			if existing.Digest == digest && existing.Identity == id {
+			if existing.Digest == digest && existing.Identity == rec.Identity {
 				return &Result{Package: existing}, nil
 			}
 			return nil, &ConflictError{Existing: existing}
 		}
-		return nil, fmt.Errorf("record %s in %q: %w", pkg.Path, r.Name, err)
+		return nil, fmt.Errorf("record %s in %q: %w", rec.Path, p.repoName, err)
 	}
 	s.feed.bump()
 	return &Result{Created: true, Package: rec}, nil

@@ -142,33 +142,42 @@ type Stored struct {
 	// keep it.
 	Path   string
 	Params format.UploadParams
-	// Durable, when set, makes the blob durable (a blob store flush); it
-	// runs just before the package's row is added.
-	Durable func() error
 }
 
-// IngestStored parses a package file already in the blob store and
-// records it in a mirror repository, unless a package with its identity
-// is there (Result.Created false). Nothing is published: a mirror
-// publishes when its sync succeeds.
-func (s *Service) IngestStored(ctx context.Context, st Stored) (*Result, error) {
+// PrepareStored parses a package file already in the blob store for a
+// mirror repository and renders its fragments. When the repository has a
+// package with its identity it returns that package's Result (or a
+// ConflictError) and no Prepared. Nothing is recorded: RecordPrepared
+// does that, once the blob is durable.
+func (s *Service) PrepareStored(ctx context.Context, st Stored) (*Prepared, *Result, error) {
 	f, ok := s.formats[st.Repo.Format]
 	if !ok {
-		return nil, fmt.Errorf("%w: format %q is not available", ErrInvalidRepo, st.Repo.Format)
+		return nil, nil, fmt.Errorf("%w: format %q is not available", ErrInvalidRepo, st.Repo.Format)
 	}
 	rd, err := s.blobs.Open(ctx, blob.Digest(st.Digest))
 	if err != nil {
-		return nil, fmt.Errorf("open stored %s: %w", st.Filename, err)
+		return nil, nil, fmt.Errorf("open stored %s: %w", st.Filename, err)
 	}
 	defer rd.Close()
 	pkg, err := f.Parse(rd, st.Filename, st.Params)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", st.Filename, err)
+		return nil, nil, fmt.Errorf("%s: %w", st.Filename, err)
 	}
 	if st.Path != "" {
 		pkg.Path = st.Path
 	}
-	return s.record(ctx, st.Repo, f, pkg, st.Digest, st.Size, Upload{Repo: st.Repo.Name, Filename: st.Filename, Params: st.Params, Uploader: "mirror"}, st.Durable)
+	return s.prepare(ctx, st.Repo, f, pkg, st.Digest, st.Size, Upload{Repo: st.Repo.Name, Filename: st.Filename, Params: st.Params, Uploader: "mirror"})
+}
+
+// RecordPrepared adds a prepared package's row (its blob must be durable:
+// the caller flushed the store). Nothing is published: a mirror publishes
+// when its sync succeeds.
+func (s *Service) RecordPrepared(ctx context.Context, p *Prepared) (*Result, error) {
+	res, err := s.add(ctx, p, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", p.filename, err)
+	}
+	return res, nil
 }
 
 // RemoveMirrored removes a package from a mirror during a sync; the
