@@ -2,19 +2,16 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
-	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
+	"github.com/packyard/packyard/bench/internal/nginx"
 	"github.com/packyard/packyard/bench/internal/server"
 )
 
@@ -73,7 +70,7 @@ func packyardEngine(bin string) engine {
 // one worker per core.
 func nginxCacheEngine(bin string) engine {
 	return engine{name: "nginx proxy_cache", start: func(ctx context.Context, dir, up string) (*instance, error) {
-		addr, err := freeAddr()
+		addr, err := nginx.FreeAddr()
 		if err != nil {
 			return nil, err
 		}
@@ -104,16 +101,16 @@ func nginxCacheEngine(bin string) engine {
 		}
 	}
 `, dir, u.Host, addr, secs)
-		n, err := startNginx(bin, dir, 0, block)
+		n, err := nginx.Start(bin, dir, 0, block)
 		if err != nil {
 			return nil, err
 		}
 		base := "http://" + addr + "/"
-		if err := waitHTTP(base+"ready-probe", n.done, 30*time.Second); err != nil {
-			n.stop()
+		if err := nginx.WaitHTTP(base+"ready-probe", n.Done, 30*time.Second); err != nil {
+			n.Stop()
 			return nil, fmt.Errorf("nginx proxy_cache: %w (see %s)", err, dir)
 		}
-		return &instance{base: base, pids: n.pids, stop: n.stop}, nil
+		return &instance{base: base, pids: n.PIDs, stop: n.Stop}, nil
 	}}
 }
 
@@ -123,7 +120,7 @@ func nginxCacheEngine(bin string) engine {
 // serves InRelease from its cache for as long as they do.
 func aptCacherEngine(bin string) engine {
 	return engine{name: "apt-cacher-ng", start: func(ctx context.Context, dir, up string) (*instance, error) {
-		addr, err := freeAddr()
+		addr, err := nginx.FreeAddr()
 		if err != nil {
 			return nil, err
 		}
@@ -172,52 +169,10 @@ ReportPage: acng-report.html
 				<-done
 			}
 		}
-		if err := waitHTTP("http://"+addr+"/acng-report.html", done, 30*time.Second); err != nil {
+		if err := nginx.WaitHTTP("http://"+addr+"/acng-report.html", done, 30*time.Second); err != nil {
 			stop()
 			return nil, fmt.Errorf("apt-cacher-ng: %w (see %s)", err, dir)
 		}
 		return &instance{base: "http://" + addr + "/bench/", pids: func() []int { return []int{cmd.Process.Pid} }, stop: stop}, nil
 	}}
-}
-
-// freeAddr returns a loopback address with a port nobody listens on now,
-// below 32768: apt-cacher-ng 3.7 can neither listen on a port above 32767
-// ("Error resolving address for binding") nor reach an upstream there
-// (503 Connection refused), and the kernel hands out ports from 32768 up.
-func freeAddr() (string, error) {
-	for range 100 {
-		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(12000)))
-		if err != nil {
-			continue
-		}
-		addr := ln.Addr().String()
-		ln.Close()
-		return addr, nil
-	}
-	return "", errors.New("no free loopback port between 20000 and 32000")
-}
-
-// waitHTTP polls u until it answers (any status but 5xx), the process
-// exits or limit passes.
-func waitHTTP(u string, exited chan error, limit time.Duration) error {
-	hc := &http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(limit)
-	for {
-		resp, err := hc.Get(u)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode < 500 {
-				return nil
-			}
-		}
-		select {
-		case err := <-exited:
-			exited <- err
-			return fmt.Errorf("exited at start: %v", err)
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return errors.New("not ready within " + limit.String() + ": " + strings.TrimSpace(fmt.Sprint(err)))
-		}
-	}
 }

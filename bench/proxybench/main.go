@@ -147,7 +147,7 @@ func start(cfg *config) error {
 	if r.up, err = startUpstream(cfg.nginx, filepath.Join(cfg.work, "upstream"), filepath.Join(cfg.work, "upstream-root"), cfg.wanRate); err != nil {
 		return err
 	}
-	defer r.up.stop()
+	defer r.up.Stop()
 	done := make(chan error, 1)
 	go func() { done <- r.all(ctx, engines) }()
 	select {

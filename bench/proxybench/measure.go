@@ -178,7 +178,7 @@ func (r *run) measureWarm(inst *instance, rel string, want []byte, clients int, 
 	}
 	ready.Wait()
 	mark := r.up.mark()
-	fm := proc.StartForeign(append(inst.pids(), r.up.pids()...)...)
+	fm := proc.StartForeign(append(inst.pids(), r.up.PIDs()...)...)
 	stop = time.Now().Add(d)
 	t0 := time.Now()
 	close(start)

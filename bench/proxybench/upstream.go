@@ -1,19 +1,17 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"compress/gzip"
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
+	"github.com/packyard/packyard/bench/internal/nginx"
+	"github.com/packyard/packyard/bench/internal/proc"
 	"github.com/packyard/packyard/internal/format/deb/debtest"
 	"github.com/packyard/packyard/internal/sign"
 )
@@ -75,7 +73,7 @@ func buildUpstream(root string, pkgSize int64, seed uint64) (*repoFiles, error) 
 	if err := writeFile(filepath.Join(root, filepath.FromSlash(pkgPath)), deb); err != nil {
 		return nil, err
 	}
-	packages, err := runIn(root, "apt-ftparchive", "packages", "pool/main")
+	packages, err := proc.Output(root, "apt-ftparchive", "packages", "pool/main")
 	if err != nil {
 		return nil, err
 	}
@@ -98,7 +96,7 @@ func buildUpstream(root string, pkgSize int64, seed uint64) (*repoFiles, error) 
 			}
 		}
 	}
-	rel, err := runIn(root, "apt-ftparchive",
+	rel, err := proc.Output(root, "apt-ftparchive",
 		"-o", "APT::FTPArchive::Release::Origin=bench", "-o", "APT::FTPArchive::Release::Label=bench",
 		"-o", "APT::FTPArchive::Release::Description=Synthetic archive of the packyard proxy benchmark: one component, two architectures and one large package, signed, laid out as a Debian mirror lays it out",
 		"-o", "APT::FTPArchive::Release::Suite=stable", "-o", "APT::FTPArchive::Release::Codename=stable",
@@ -140,37 +138,23 @@ func writeFile(p string, b []byte) error {
 	return os.WriteFile(p, b, 0o644)
 }
 
-// runIn runs a tool in dir with a plain C locale and returns its output.
-func runIn(dir, prog string, args ...string) ([]byte, error) {
-	cmd := exec.Command(prog, args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "LC_ALL=C")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return nil, fmt.Errorf("%s %s: %v: %s", prog, strings.Join(args, " "), err, stderr.Bytes())
-	}
-	return out, nil
-}
-
 // upstream is the nginx that serves the repository, with an access log
 // that tells how many requests reached it.
 type upstream struct {
-	*nginx
+	*nginx.Server
 	fast, wan string // base URLs, with a trailing slash
-	log       string
+	log       nginx.AccessLog
 }
 
 // startUpstream serves root on two free ports: fast, and WAN limited to
 // rate bytes per second per connection (nginx limit_rate syntax; "" or
 // "0": no limit).
 func startUpstream(bin, dir, root, rate string) (*upstream, error) {
-	fast, err := freeAddr()
+	fast, err := nginx.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
-	wan, err := freeAddr()
+	wan, err := nginx.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
@@ -178,9 +162,9 @@ func startUpstream(bin, dir, root, rate string) (*upstream, error) {
 	if rate != "" && rate != "0" {
 		limit = "limit_rate " + rate + ";"
 	}
-	u := &upstream{fast: "http://" + fast + "/", wan: "http://" + wan + "/", log: filepath.Join(dir, "access.log")}
+	u := &upstream{fast: "http://" + fast + "/", wan: "http://" + wan + "/", log: nginx.AccessLog(filepath.Join(dir, "access.log"))}
 	http := fmt.Sprintf(`
-	log_format bench '$server_port $request_method $uri $status $body_bytes_sent';
+	%[6]s
 	access_log %[1]s bench;
 	server {
 		listen %[2]s;
@@ -191,137 +175,28 @@ func startUpstream(bin, dir, root, rate string) (*upstream, error) {
 		root %[3]s;
 		%[5]s
 	}
-`, u.log, fast, root, wan, limit)
-	if u.nginx, err = startNginx(bin, dir, 1, http); err != nil {
+`, u.log, fast, root, wan, limit, nginx.LogFormat)
+	if u.Server, err = nginx.Start(bin, dir, 1, http); err != nil {
 		return nil, fmt.Errorf("upstream nginx: %w", err)
 	}
-	if err := waitHTTP(u.fast, u.done, 30*time.Second); err != nil {
-		u.stop()
+	if err := nginx.WaitHTTP(u.fast, u.Done, 30*time.Second); err != nil {
+		u.Stop()
 		return nil, fmt.Errorf("upstream nginx: %w (see %s)", err, dir)
 	}
 	return u, nil
 }
 
 // mark returns the current end of the access log, for count.
-func (u *upstream) mark() int64 {
-	fi, err := os.Stat(u.log)
-	if err != nil {
-		return 0
-	}
-	return fi.Size()
-}
+func (u *upstream) mark() int64 { return u.log.Mark() }
 
 // count returns how many GETs of rel the upstream logged since mark, and
 // how many requests of any path.
 func (u *upstream) count(since int64, rel string) (n, all int) {
-	n, all, _ = u.countBytes(since, rel)
+	n, all, _ = u.log.Count(since, rel)
 	return n, all
 }
 
 // countBytes is count with the body bytes the GETs of rel were sent.
 func (u *upstream) countBytes(since int64, rel string) (n, all int, bytes int64) {
-	f, err := os.Open(u.log)
-	if err != nil {
-		return 0, 0, 0
-	}
-	defer f.Close()
-	if _, err := f.Seek(since, 0); err != nil {
-		return 0, 0, 0
-	}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fs := strings.Fields(sc.Text())
-		if len(fs) < 5 {
-			continue
-		}
-		all++
-		if fs[1] == "GET" && fs[2] == "/"+rel {
-			n++
-			b, _ := strconv.ParseInt(fs[4], 10, 64)
-			bytes += b
-		}
-	}
-	return n, all, bytes
-}
-
-// nginx is a running nginx.
-type nginx struct {
-	cmd  *exec.Cmd
-	done chan error
-	dir  string
-}
-
-// startNginx runs nginx with its files under dir and the given text inside
-// its http block.
-func startNginx(bin, dir string, workers int, httpBlock string) (*nginx, error) {
-	if err := os.MkdirAll(filepath.Join(dir, "temp"), 0o755); err != nil {
-		return nil, err
-	}
-	userLine := ""
-	if os.Geteuid() == 0 {
-		userLine = "user root;\n" // workers as nobody could not read the scratch directory
-	}
-	w := "auto"
-	if workers > 0 {
-		w = fmt.Sprint(workers)
-	}
-	conf := fmt.Sprintf(`%sworker_processes %s;
-pid %[3]s/nginx.pid;
-error_log %[3]s/error.log warn;
-events { worker_connections 4096; }
-http {
-	default_type application/octet-stream;
-	sendfile on;
-	tcp_nopush on;
-	keepalive_requests 100000;
-	client_body_temp_path %[3]s/temp/body;
-	proxy_temp_path %[3]s/temp/proxy;
-	fastcgi_temp_path %[3]s/temp/fastcgi;
-	uwsgi_temp_path %[3]s/temp/uwsgi;
-	scgi_temp_path %[3]s/temp/scgi;
-%[4]s}
-`, userLine, w, dir, httpBlock)
-	confPath := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
-		return nil, err
-	}
-	n := &nginx{dir: dir, done: make(chan error, 1)}
-	errLog, err := os.Create(filepath.Join(dir, "stderr"))
-	if err != nil {
-		return nil, err
-	}
-	n.cmd = exec.Command(bin, "-p", dir, "-c", confPath, "-g", "daemon off;")
-	n.cmd.Stdout, n.cmd.Stderr = errLog, errLog
-	n.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-	if err := n.cmd.Start(); err != nil {
-		errLog.Close()
-		return nil, fmt.Errorf("start %s: %w", bin, err)
-	}
-	go func() { n.done <- n.cmd.Wait(); errLog.Close() }()
-	return n, nil
-}
-
-// pids are the master's and its workers'.
-func (n *nginx) pids() []int {
-	out := []int{n.cmd.Process.Pid}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", n.cmd.Process.Pid, n.cmd.Process.Pid))
-	if err == nil {
-		for _, f := range strings.Fields(string(b)) {
-			var pid int
-			if _, err := fmt.Sscan(f, &pid); err == nil {
-				out = append(out, pid)
-			}
-		}
-	}
-	return out
-}
-
-func (n *nginx) stop() {
-	_ = n.cmd.Process.Signal(syscall.SIGQUIT)
-	select {
-	case <-n.done:
-	case <-time.After(10 * time.Second):
-		_ = n.cmd.Process.Kill()
-		<-n.done
-	}
+	return u.log.Count(since, rel)
 }
