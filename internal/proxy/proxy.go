@@ -151,6 +151,9 @@ type Proxy struct {
 	// small holds the bytes of small cached files (smallFileMax).
 	small *bytecache.Cache
 
+	// hdr interns response header values.
+	hdr headerValues
+
 	// rcs caches each repository record's configuration.
 	rcMu sync.RWMutex
 	rcs  map[*meta.Repo]rcEntry
@@ -449,28 +452,58 @@ func (p *Proxy) serveRecord(w http.ResponseWriter, r *http.Request, rc *repoConf
 	// Recorded before the bytes go out: a long download is recent use.
 	p.used(rc, rec)
 	h := w.Header()
-	h.Set("ETag", `"`+rec.Digest+`"`)
+	p.hdr.set(h, "Etag", `"`+rec.Digest+`"`)
 	// By the path, never as an upstream said (records of older versions
 	// kept the upstream's): an upstream must not make packyard's origin
 	// serve HTML.
-	h.Set("Content-Type", contentTypeOf(rec.Path))
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Cache-Control", cls.cacheControl(rc))
-	h.Set(HeaderCache, result)
+	p.hdr.set(h, "Content-Type", contentTypeOf(rec.Path))
+	p.hdr.set(h, "X-Content-Type-Options", "nosniff")
+	p.hdr.set(h, "Cache-Control", cls.cacheControl(rc))
+	p.hdr.set(h, http.CanonicalHeaderKey(HeaderCache), result)
 	p.metrics.ProxyRequest(rc.repo.Name, result)
 	cw := &countingWriter{ResponseWriter: w}
 	mod := time.Time{}
 	if cls.kind == kindImmutable {
 		mod = rec.FetchedAt
 	}
-	if _, inMemory := body.(*bytes.Reader); inMemory {
-		// Without ReadFrom: headers and body leave in one write.
-		http.ServeContent(struct{ http.ResponseWriter }{cw}, r, rec.Path, mod, body)
+	if br, inMemory := body.(*bytes.Reader); inMemory {
+		if plainGet(r) {
+			// The common case, every client of a fleet asking for a
+			// pointer file: headers and body in one write, without
+			// ServeContent's copy buffer.
+			p.writeBytes(cw, r, br, mod)
+		} else {
+			// Without ReadFrom: headers and body leave in one write.
+			http.ServeContent(struct{ http.ResponseWriter }{cw}, r, rec.Path, mod, body)
+		}
 	} else {
 		http.ServeContent(cw, r, rec.Path, mod, body)
 	}
 	p.metrics.ProxyBytes(rc.repo.Name, "served", cw.n)
 	return nil
+}
+
+// plainGet reports whether a request is a GET or HEAD with no range and
+// no precondition: ServeContent would answer it 200 with the whole body.
+func plainGet(r *http.Request) bool {
+	h := r.Header
+	return h.Get("Range") == "" && h.Get("If-None-Match") == "" && h.Get("If-Modified-Since") == "" &&
+		h.Get("If-Match") == "" && h.Get("If-Unmodified-Since") == "" && h.Get("If-Range") == ""
+}
+
+// writeBytes answers a plainGet with the whole of br, as ServeContent
+// would (Last-Modified, Accept-Ranges, Content-Length), in one write.
+func (p *Proxy) writeBytes(w http.ResponseWriter, r *http.Request, br *bytes.Reader, mod time.Time) {
+	h := w.Header()
+	if !mod.IsZero() && !mod.Equal(time.Unix(0, 0)) {
+		h.Set("Last-Modified", mod.UTC().Format(http.TimeFormat))
+	}
+	p.hdr.set(h, "Accept-Ranges", "bytes")
+	h["Content-Length"] = p.hdr.length(br.Size())
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		_, _ = br.WriteTo(w)
+	}
 }
 
 type countingWriter struct {

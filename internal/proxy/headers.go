@@ -1,0 +1,46 @@
+package proxy
+
+import (
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+)
+
+// headerValues interns the one-element value slices of response headers
+// (content types, cache policies, ETags and lengths of cached files), so
+// that answering a cached file sets its headers without allocating:
+// net/http copies handler headers when it writes them and never changes
+// the slices it is given.
+type headerValues struct {
+	m sync.Map // string → []string
+	n atomic.Int64
+}
+
+// maxInterned bounds the interned values; past it they are forgotten.
+const maxInterned = 1 << 14
+
+func (hv *headerValues) get(v string) []string {
+	if s, ok := hv.m.Load(v); ok {
+		return s.([]string)
+	}
+	if hv.n.Add(1) > maxInterned {
+		hv.m.Clear()
+		hv.n.Store(1)
+	}
+	s := []string{v}
+	hv.m.Store(v, s)
+	return s
+}
+
+// set sets header k (canonical form) to the interned value v.
+func (hv *headerValues) set(h http.Header, k, v string) { h[k] = hv.get(v) }
+
+// length interns a Content-Length value.
+func (hv *headerValues) length(n int64) []string {
+	if n < 1<<16 {
+		// Small sizes are the common case: keep their text too.
+		return hv.get(strconv.FormatInt(n, 10))
+	}
+	return []string{strconv.FormatInt(n, 10)}
+}
