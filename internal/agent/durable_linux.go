@@ -18,7 +18,7 @@ func syncTemps(temps []*tmpFile) error {
 		if t == nil {
 			continue
 		}
-		d := filepath.Dir(t.name)
+		d := filepath.Dir(t.dst)
 		if dirs[d] {
 			continue
 		}

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -28,52 +29,68 @@ const tmpPrefix = ".packyard-agent-"
 // the tree.
 var ErrDigestMismatch = errors.New("digest mismatch")
 
-// tmpFile is a verified file waiting to be renamed into place.
+// tmpFile is a verified file waiting to be put into place: an unnamed
+// file (O_TMPFILE, Linux), open until it is linked at its destination, or
+// a named temporary file beside the destination.
 type tmpFile struct {
-	name string // the temporary file, in the destination's directory
+	name string   // the named temporary file, in the destination's directory
+	f    *os.File // the unnamed file (name == "")
 	dst  string
 }
 
-// createTemp creates a temporary file in dst's directory.
-func createTemp(dst string) (*os.File, error) {
+// createTemp creates a temporary file for dst: unnamed when the
+// filesystem allows it and not too many are open (they hold a descriptor
+// each until placed), else named, in dst's directory.
+func createTemp(dst string) (*tmpFile, error) {
 	dir := filepath.Dir(dst)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
+	if f := openUnnamed(dir); f != nil {
+		return &tmpFile{f: f, dst: dst}, nil
+	}
 	var rnd [8]byte
 	_, _ = rand.Read(rnd[:])
-	return os.OpenFile(filepath.Join(dir, tmpPrefix+hex.EncodeToString(rnd[:])+".tmp"), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	f, err := os.OpenFile(filepath.Join(dir, tmpPrefix+hex.EncodeToString(rnd[:])+".tmp"), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	return &tmpFile{name: f.Name(), f: f, dst: dst}, nil
 }
 
-// writeVerified copies r into a temporary file beside dst, checking that
-// it is exactly size bytes with the sha256 digest. It does not sync it:
-// syncTemps makes a whole batch durable before any of it is renamed into
+// writeVerified copies r into a temporary file for dst, checking that it
+// is exactly size bytes with the sha256 digest. It does not sync it:
+// syncTemps makes a whole batch durable before any of it is put into
 // place (one syncfs instead of an fsync per file, which dominated a fresh
 // edge's copy of a repository of small packages). On any error nothing is
 // left behind.
 func writeVerified(dst string, r io.Reader, digest string, size int64) (*tmpFile, error) {
-	f, err := createTemp(dst)
+	t, err := createTemp(dst)
 	if err != nil {
 		return nil, err
 	}
 	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(f, h), io.LimitReader(r, size+1))
+	n, err := io.Copy(io.MultiWriter(t.f, h), io.LimitReader(r, size+1))
 	if err == nil && (n != size || hex.EncodeToString(h.Sum(nil)) != digest) {
 		err = fmt.Errorf("%w: got %d bytes with sha256 %s, want %d bytes with sha256 %s", ErrDigestMismatch, n, hex.EncodeToString(h.Sum(nil)), size, digest)
 	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
+	if err == nil && t.name != "" {
+		err = t.f.Close()
+		t.f = nil
 	}
 	if err != nil {
-		os.Remove(f.Name())
+		t.discard()
 		return nil, err
 	}
-	return &tmpFile{name: f.Name(), dst: dst}, nil
+	return t, nil
 }
 
 // copyTemp makes another verified temporary file for dst with the bytes of
 // an existing one.
 func copyTemp(src *tmpFile, dst string, digest string, size int64) (*tmpFile, error) {
+	if src.name == "" {
+		return writeVerified(dst, io.NewSectionReader(src.f, 0, size+1), digest, size)
+	}
 	f, err := os.Open(src.name)
 	if err != nil {
 		return nil, err
@@ -82,11 +99,29 @@ func copyTemp(src *tmpFile, dst string, digest string, size int64) (*tmpFile, er
 	return writeVerified(dst, f, digest, size)
 }
 
-// place renames a verified temporary file over its destination (atomic:
-// a reader sees the old file or the new one) and returns its size and
-// modification time.
+// place puts a verified temporary file at its destination, atomically (a
+// reader sees the old file or the new one), and returns its size and
+// modification time: an unnamed file is linked there when the
+// destination is new, else linked under a temporary name and renamed
+// over it.
 func (t *tmpFile) place() (int64, time.Time, error) {
-	if err := os.Rename(t.name, t.dst); err != nil {
+	if t.name == "" {
+		defer t.discard()
+		err := linkUnnamed(t.f, t.dst)
+		if errors.Is(err, fs.ErrExist) {
+			var rnd [8]byte
+			_, _ = rand.Read(rnd[:])
+			tmp := filepath.Join(filepath.Dir(t.dst), tmpPrefix+hex.EncodeToString(rnd[:])+".tmp")
+			if err = linkUnnamed(t.f, tmp); err == nil {
+				if err = os.Rename(tmp, t.dst); err != nil {
+					os.Remove(tmp)
+				}
+			}
+		}
+		if err != nil {
+			return 0, time.Time{}, err
+		}
+	} else if err := os.Rename(t.name, t.dst); err != nil {
 		os.Remove(t.name)
 		return 0, time.Time{}, err
 	}
@@ -97,7 +132,19 @@ func (t *tmpFile) place() (int64, time.Time, error) {
 	return st.Size(), st.ModTime(), nil
 }
 
-func (t *tmpFile) discard() { os.Remove(t.name) }
+// discard drops a temporary file that is not (or no longer) needed.
+func (t *tmpFile) discard() {
+	if t.f != nil {
+		t.f.Close()
+		t.f = nil
+		if t.name == "" {
+			unnamedClosed()
+		}
+	}
+	if t.name != "" {
+		os.Remove(t.name)
+	}
+}
 
 // bumpMTime dates the temporary file at least one second after the file it
 // replaces. Static servers send a pointer file's modification time as
@@ -110,6 +157,9 @@ func (t *tmpFile) bumpMTime(now time.Time) error {
 		if floor := old.ModTime().Truncate(time.Second).Add(time.Second); mt.Before(floor) {
 			mt = floor
 		}
+	}
+	if t.name == "" {
+		return setMTime(t.f, mt)
 	}
 	return os.Chtimes(t.name, mt, mt)
 }
