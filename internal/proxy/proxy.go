@@ -414,6 +414,16 @@ func (p *Proxy) flightFor(rc *repoConfig, spec fetchSpec) (*flight, bool, error)
 
 // serveRecord serves a cached file with ServeContent semantics.
 func (p *Proxy) serveRecord(w http.ResponseWriter, r *http.Request, rc *repoConfig, rec *meta.ProxyFile, cls class, result string) error {
+	// Small files (the pointer files every client of a fleet asks for)
+	// are answered from memory: no open, seek and sendfile per request,
+	// and no blob to keep from eviction while it is sent.
+	small := p.small.Fits(rec.Size)
+	if small {
+		if b, ok := p.small.Get(rec.Digest); ok {
+			p.serveBytes(w, r, rc, rec, cls, result, b)
+			return nil
+		}
+	}
 	p.mu.Lock()
 	p.reading[rec.Digest]++
 	p.mu.Unlock()
@@ -424,34 +434,50 @@ func (p *Proxy) serveRecord(w http.ResponseWriter, r *http.Request, rc *repoConf
 		}
 		p.mu.Unlock()
 	}()
-	// Small files (the pointer files every client of a fleet asks for)
-	// are answered from memory: no open, seek and sendfile per request.
-	var body io.ReadSeeker
-	small := p.small.Fits(rec.Size)
-	if small {
-		if b, ok := p.small.Get(rec.Digest); ok {
-			body = bytes.NewReader(b)
-		}
+	rd, err := p.blobs.Open(r.Context(), blob.Digest(rec.Digest))
+	if err != nil {
+		return err
 	}
-	if body == nil {
-		rd, err := p.blobs.Open(r.Context(), blob.Digest(rec.Digest))
+	defer rd.Close()
+	if small {
+		b, err := io.ReadAll(io.LimitReader(rd, rec.Size+1))
 		if err != nil {
 			return err
 		}
-		defer rd.Close()
-		body = rd
-		if small {
-			b, err := io.ReadAll(io.LimitReader(rd, rec.Size+1))
-			if err != nil {
-				return err
-			}
-			p.small.Put(rec.Digest, b) // only if the bytes match the digest
-			body = bytes.NewReader(b)
-		}
+		p.small.Put(rec.Digest, b) // only if the bytes match the digest
+		p.serveBytes(w, r, rc, rec, cls, result, b)
+		return nil
 	}
+	p.setHeaders(w.Header(), rc, rec, cls, result)
+	cw := &countingWriter{ResponseWriter: w}
+	http.ServeContent(cw, r, rec.Path, modTime(rec, cls), rd)
+	p.metrics.ProxyBytes(rc.repo.Name, "served", cw.n)
+	return nil
+}
+
+// serveBytes serves a cached file held in memory.
+func (p *Proxy) serveBytes(w http.ResponseWriter, r *http.Request, rc *repoConfig, rec *meta.ProxyFile, cls class, result string, b []byte) {
+	p.setHeaders(w.Header(), rc, rec, cls, result)
+	if plainGet(r) {
+		// The common case, every client of a fleet asking for a pointer
+		// file: headers and body in one write, without ServeContent's
+		// copy buffer.
+		p.writeBytes(w, r, b, modTime(rec, cls))
+		if r.Method != http.MethodHead {
+			p.metrics.ProxyBytes(rc.repo.Name, "served", int64(len(b)))
+		}
+		return
+	}
+	// Without ReadFrom: headers and body leave in one write.
+	cw := &countingWriter{ResponseWriter: w}
+	http.ServeContent(struct{ http.ResponseWriter }{cw}, r, rec.Path, modTime(rec, cls), bytes.NewReader(b))
+	p.metrics.ProxyBytes(rc.repo.Name, "served", cw.n)
+}
+
+// setHeaders sets the headers of a cached file's response, and counts it.
+func (p *Proxy) setHeaders(h http.Header, rc *repoConfig, rec *meta.ProxyFile, cls class, result string) {
 	// Recorded before the bytes go out: a long download is recent use.
 	p.used(rc, rec)
-	h := w.Header()
 	p.hdr.set(h, "Etag", `"`+rec.Digest+`"`)
 	// By the path, never as an upstream said (records of older versions
 	// kept the upstream's): an upstream must not make packyard's origin
@@ -461,26 +487,15 @@ func (p *Proxy) serveRecord(w http.ResponseWriter, r *http.Request, rc *repoConf
 	p.hdr.set(h, "Cache-Control", cls.cacheControl(rc))
 	p.hdr.set(h, http.CanonicalHeaderKey(HeaderCache), result)
 	p.metrics.ProxyRequest(rc.repo.Name, result)
-	cw := &countingWriter{ResponseWriter: w}
-	mod := time.Time{}
+}
+
+// modTime is the Last-Modified of a cached file: when it was fetched for
+// content-addressed files, none for pointer files (their ETag decides).
+func modTime(rec *meta.ProxyFile, cls class) time.Time {
 	if cls.kind == kindImmutable {
-		mod = rec.FetchedAt
+		return rec.FetchedAt
 	}
-	if br, inMemory := body.(*bytes.Reader); inMemory {
-		if plainGet(r) {
-			// The common case, every client of a fleet asking for a
-			// pointer file: headers and body in one write, without
-			// ServeContent's copy buffer.
-			p.writeBytes(cw, r, br, mod)
-		} else {
-			// Without ReadFrom: headers and body leave in one write.
-			http.ServeContent(struct{ http.ResponseWriter }{cw}, r, rec.Path, mod, body)
-		}
-	} else {
-		http.ServeContent(cw, r, rec.Path, mod, body)
-	}
-	p.metrics.ProxyBytes(rc.repo.Name, "served", cw.n)
-	return nil
+	return time.Time{}
 }
 
 // plainGet reports whether a request is a GET or HEAD with no range and
@@ -493,16 +508,16 @@ func plainGet(r *http.Request) bool {
 
 // writeBytes answers a plainGet with the whole of br, as ServeContent
 // would (Last-Modified, Accept-Ranges, Content-Length), in one write.
-func (p *Proxy) writeBytes(w http.ResponseWriter, r *http.Request, br *bytes.Reader, mod time.Time) {
+func (p *Proxy) writeBytes(w http.ResponseWriter, r *http.Request, b []byte, mod time.Time) {
 	h := w.Header()
 	if !mod.IsZero() && !mod.Equal(time.Unix(0, 0)) {
 		h.Set("Last-Modified", mod.UTC().Format(http.TimeFormat))
 	}
 	p.hdr.set(h, "Accept-Ranges", "bytes")
-	h["Content-Length"] = p.hdr.length(br.Size())
+	h["Content-Length"] = p.hdr.length(int64(len(b)))
 	w.WriteHeader(http.StatusOK)
 	if r.Method != http.MethodHead {
-		_, _ = br.WriteTo(w)
+		_, _ = w.Write(b)
 	}
 }
 

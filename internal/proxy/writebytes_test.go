@@ -24,7 +24,7 @@ func TestWriteBytesAsServeContent(t *testing.T) {
 				w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 				w.Header().Set("ETag", `"abc"`)
 			}
-			(&Proxy{}).writeBytes(fast, r, bytes.NewReader(body), mod)
+			(&Proxy{}).writeBytes(fast, r, body, mod)
 			http.ServeContent(slow, r, "InRelease", mod, bytes.NewReader(body))
 			if fast.Code != slow.Code || !bytes.Equal(fast.Body.Bytes(), slow.Body.Bytes()) {
 				t.Errorf("%s mod=%v: fast %d %q, ServeContent %d %q", method, mod, fast.Code, fast.Body, slow.Code, slow.Body)
