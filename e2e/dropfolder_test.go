@@ -250,7 +250,9 @@ func packageFiles(t *testing.T, root string) []string {
 		if d.IsDir() && (d.Name() == "rejected" || d.Name() == "staging") {
 			return filepath.SkipDir
 		}
-		if !d.IsDir() && (strings.HasSuffix(p, ".rpm") || strings.HasSuffix(p, ".deb")) {
+		// Packages of every format, and pacman signatures (deleted with
+		// their package once it is imported and published).
+		if !d.IsDir() && (strings.HasSuffix(p, ".rpm") || strings.HasSuffix(p, ".deb") || strings.Contains(filepath.Base(p), ".pkg.tar.")) {
 			out = append(out, strings.TrimPrefix(p, root+"/"))
 		}
 		return nil
