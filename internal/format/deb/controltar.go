@@ -2,7 +2,9 @@ package deb
 
 import (
 	"archive/tar"
+	"bytes"
 	"errors"
+	"github.com/packyard/packyard/internal/format/internal/xzread"
 	"io"
 	"path"
 	"slices"
@@ -61,6 +63,10 @@ func (b *budgetReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// maxBufferedControl bounds the compressed control.tar.xz members held
+// whole in memory to size their decoding.
+const maxBufferedControl = 1 << 20
+
 // readControlMember decompresses the control.tar member m within the
 // bounds and returns its control file.
 func (d *debReader) readControlMember(m arMember) ([]byte, error) {
@@ -89,7 +95,24 @@ func (d *debReader) readControlMember(m arMember) ([]byte, error) {
 		defer zr.Close()
 		stream = zr
 	case ".xz":
-		stream = newXZReader(mr, MaxControlTarSize)
+		// The member is small: held whole, the size its xz index declares
+		// bounds the output, and with it the dictionary (dpkg-deb's
+		// streams ask for 8 MiB, which every package would otherwise
+		// allocate and clear for a control.tar of a few kilobytes). The
+		// reader checks the data against the index as it decodes.
+		limit := int64(MaxControlTarSize)
+		var src io.Reader = mr
+		if m.size <= maxBufferedControl {
+			b, err := io.ReadAll(mr)
+			if err != nil {
+				return fail(err)
+			}
+			if n, ok := xzread.DeclaredSize(b); ok && n < limit {
+				limit = max(n, 1)
+			}
+			src = bytes.NewReader(b)
+		}
+		stream = newXZReader(src, limit)
 	case ".zst":
 		zr, err := zstd.NewReader(mr,
 			zstd.WithDecoderConcurrency(1),

@@ -487,3 +487,56 @@ func noEOF(err error) error {
 	}
 	return err
 }
+
+// DeclaredSize returns the uncompressed size the index of b declares,
+// when b is exactly one xz stream (optionally followed by stream padding)
+// whose footer, index and block sizes account for every byte of it;
+// false otherwise. A caller that holds a small compressed file whole uses
+// it to bound MaxOut, and with it the dictionary a block is given, by
+// what the file holds rather than by what its header asks for: the
+// reader still checks every size against the data.
+func DeclaredSize(b []byte) (int64, bool) {
+	for len(b) >= 4 && binary.LittleEndian.Uint32(b[len(b)-4:]) == 0 {
+		b = b[:len(b)-4]
+	}
+	if len(b) < 24 || !bytes.Equal(b[:6], xzHeaderMagic) {
+		return 0, false
+	}
+	f := b[len(b)-12:]
+	if !bytes.Equal(f[10:], xzFooterMagic) || crc32.ChecksumIEEE(f[4:10]) != binary.LittleEndian.Uint32(f[:4]) {
+		return 0, false
+	}
+	back := (int64(binary.LittleEndian.Uint32(f[4:8])) + 1) * 4
+	if back < 8 || back > int64(len(b)-24) {
+		return 0, false
+	}
+	idx := b[len(b)-12-int(back) : len(b)-12]
+	if idx[0] != 0 || crc32.ChecksumIEEE(idx[:len(idx)-4]) != binary.LittleEndian.Uint32(idx[len(idx)-4:]) {
+		return 0, false
+	}
+	p := idx[1 : len(idx)-4]
+	count, n, err := xzVLI(p)
+	if err != nil || count > 1<<16 {
+		return 0, false
+	}
+	p = p[n:]
+	var total, blocks int64
+	for range count {
+		unpadded, n, err := xzVLI(p)
+		if err != nil || unpadded == 0 || unpadded > 1<<40 {
+			return 0, false
+		}
+		p = p[n:]
+		uncomp, n, err := xzVLI(p)
+		if err != nil || uncomp > 1<<40 {
+			return 0, false
+		}
+		p = p[n:]
+		blocks += (int64(unpadded) + 3) &^ 3
+		total += int64(uncomp)
+	}
+	if 12+blocks+back+12 != int64(len(b)) {
+		return 0, false
+	}
+	return total, true
+}

@@ -279,3 +279,28 @@ func TestXZEmptyRead(t *testing.T) {
 		t.Fatalf("read %d bytes, want the %d compressed", got.Len(), len(data))
 	}
 }
+
+func TestDeclaredSize(t *testing.T) {
+	for _, n := range []int{0, 1, 1000, 300 << 10} {
+		data := xzInput(n)
+		b := xzCompress(t, data, xz.WriterConfig{})
+		if got, ok := DeclaredSize(b); !ok || got != int64(n) {
+			t.Errorf("%d bytes: DeclaredSize = %d %v", n, got, ok)
+		}
+		// Stream padding after the stream is allowed.
+		if got, ok := DeclaredSize(append(append([]byte(nil), b...), 0, 0, 0, 0)); !ok || got != int64(n) {
+			t.Errorf("%d bytes + padding: DeclaredSize = %d %v", n, got, ok)
+		}
+		// Two streams, a truncated one, or bytes in front: no answer.
+		for name, bad := range map[string][]byte{
+			"two streams": append(append([]byte(nil), b...), b...),
+			"truncated":   b[:len(b)-1],
+			"prefixed":    append([]byte{0xfd}, b...),
+			"empty":       nil,
+		} {
+			if _, ok := DeclaredSize(bad); ok {
+				t.Errorf("%d bytes, %s: DeclaredSize answered", n, name)
+			}
+		}
+	}
+}
