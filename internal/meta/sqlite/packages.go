@@ -69,6 +69,9 @@ func (s *Store) addBatch(batch []*addRequest) {
 	}
 }
 
+const sqlPathConflict = `SELECT ` + pkgColumns + ` FROM packages p
+	WHERE p.repo_id = $1 AND p.removed_seq = 0 AND p.path = $2 AND p.digest <> $3 LIMIT 1`
+
 // addOne inserts one package with its fragments and its event in tx.
 func (s *Store) addOne(ctx context.Context, tx *sql.Tx, p *meta.Package) (existing *meta.Package, id, seq int64, err error) {
 	repo, err := s.repoName(ctx, tx, p.RepoID)
@@ -78,8 +81,7 @@ func (s *Store) addOne(ctx context.Context, tx *sql.Tx, p *meta.Package) (existi
 	// A live package at the same path with other bytes conflicts; with
 	// the same bytes the file is shared (the same .deb in two
 	// distributions).
-	ex, err := scanPackage(tx.QueryRowContext(ctx, `SELECT `+pkgColumns+` FROM packages p
-		WHERE p.repo_id = $1 AND p.removed_seq = 0 AND p.path = $2 AND p.digest <> $3 LIMIT 1`, p.RepoID, p.Path, p.Digest))
+	ex, err := scanPackage(tx.StmtContext(ctx, s.stmtPathConflict).QueryRowContext(ctx, p.RepoID, p.Path, p.Digest))
 	if err == nil {
 		return ex, 0, 0, meta.ErrExists
 	}

@@ -48,7 +48,7 @@ type Store struct {
 
 	// Statements of the upload path, parsed once; transactions use them
 	// through Tx.StmtContext.
-	stmtRepoName, stmtInsertPackage, stmtInsertFragment, stmtInsertEvent, stmtSetAddedSeq *sql.Stmt
+	stmtRepoName, stmtInsertPackage, stmtInsertFragment, stmtInsertEvent, stmtSetAddedSeq, stmtPathConflict *sql.Stmt
 	// Reads made for every package of a mirror sync or upload, prepared
 	// on the read pool (each connection parses them once, not per call).
 	stmtLastSeq, stmtPackageByPath, stmtFindPackage *sql.Stmt
@@ -102,6 +102,7 @@ func Open(ctx context.Context, file string) (*Store, error) {
 		{&s.stmtInsertFragment, sqlInsertFragment},
 		{&s.stmtInsertEvent, sqlInsertEvent},
 		{&s.stmtSetAddedSeq, sqlSetAddedSeq},
+		{&s.stmtPathConflict, sqlPathConflict},
 	} {
 		if *st.dst, err = w.PrepareContext(ctx, st.query); err != nil {
 			w.Close()
@@ -150,7 +151,7 @@ func Open(ctx context.Context, file string) (*Store, error) {
 func (s *Store) Close() error {
 	errs := []error{s.r.Close()}
 	for _, st := range []*sql.Stmt{s.stmtRepoName, s.stmtInsertPackage, s.stmtInsertFragment, s.stmtInsertEvent, s.stmtSetAddedSeq,
-		s.stmtLastSeq, s.stmtPackageByPath, s.stmtFindPackage} {
+		s.stmtPathConflict, s.stmtLastSeq, s.stmtPackageByPath, s.stmtFindPackage} {
 		errs = append(errs, st.Close())
 	}
 	return errors.Join(append(errs, s.w.Close())...)
