@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
@@ -130,9 +131,12 @@ func TestAgentRefusesCorruptBlob(t *testing.T) {
 	// The bytes come back right: the edge catches up.
 	o.corrupt.Store("")
 	waitFor(t, "recovery", a.caughtUp(o, "el"))
-	if st := a.Status(); st.Status != "ok" {
-		t.Errorf("status after recovery: %+v", st)
-	}
+	// The status turns ok once the sync that wrote the tree has ended,
+	// a moment after the tree matches.
+	waitFor(t, "status ok after recovery", func() (bool, string) {
+		st := a.Status()
+		return st.Status == "ok", fmt.Sprintf("%+v", st)
+	})
 	_ = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err == nil && strings.HasPrefix(d.Name(), tmpPrefix) {
 			t.Errorf("temporary file left: %s", p)
