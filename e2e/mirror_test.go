@@ -151,6 +151,33 @@ func TestMirrorRPM(t *testing.T) {
 	d.requireInstalled(t, pruned)
 
 	s.mustCLI(t, "snapshot", "create", "el", "before")
+	// Bad snapshot requests are refused with a clear message, and leave
+	// no snapshot behind.
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"snapshot", "create", "el", "before"}, "has a snapshot"},
+		{[]string{"snapshot", "create", "el", "bad name!"}, "snapshot name"},
+		{[]string{"snapshot", "create", "nosuch", "x"}, "nosuch"},
+		{[]string{"snapshot", "delete", "el", "nosuch"}, "not found"},
+		{[]string{"mirror", "sync", "el-frozen-missing"}, "el-frozen-missing"},
+	} {
+		if _, errOut, code := s.cli(t, c.args...); code == 0 || !strings.Contains(errOut, c.want) {
+			t.Errorf("packyard %v: exit %d, %q, want an error saying %q", c.args, code, errOut, c.want)
+		}
+	}
+	if out := s.mustCLI(t, "snapshot", "list", "el"); strings.Count(out, "\n") != 2 || !strings.Contains(out, "before") {
+		t.Errorf("snapshot list after refused requests:\n%s", out)
+	}
+	if code, _, _, _ := proxyGet(s, "/el/@nosuch/repodata/repomd.xml"); code != http.StatusNotFound {
+		t.Errorf("GET of a missing snapshot: %d, want 404", code)
+	}
+	// Only mirrors sync.
+	s.createRepo(t, "hosted-el")
+	if _, errOut, code := s.cli(t, "mirror", "sync", "hosted-el"); code == 0 || !strings.Contains(errOut, "not a mirror") {
+		t.Errorf("sync of a hosted repository: exit %d, %s", code, errOut)
+	}
 
 	// The upstream prunes one package, adds one and re-signs.
 	if err := os.Remove(filepath.Join(up, "Packages", pruned.file)); err != nil {

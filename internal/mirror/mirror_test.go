@@ -177,3 +177,30 @@ func TestGetRetriesAndFailsOver(t *testing.T) {
 		t.Errorf("oversized file: %v", err)
 	}
 }
+
+// TestResolveMirrors: a mirrorlist's http and https lines become upstream
+// base URLs, in order; comments and other schemes are skipped; an empty
+// list is an error.
+func TestResolveMirrors(t *testing.T) {
+	e := newEnv(t)
+	body := "# mirrors\nhttp://a.example/os/\nrsync://b.example/os/\n\nhttps://c.example/os/\n"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/empty" {
+			io.WriteString(w, "# nothing\n")
+			return
+		}
+		io.WriteString(w, body)
+	}))
+	defer srv.Close()
+	s := &syncer{m: New(Options{Repos: e.svc, Meta: e.db, Blobs: e.blobs}), prog: &Progress{}}
+	got, err := s.resolveMirrors(context.Background(), srv.URL+"/list", false)
+	if err != nil || strings.Join(got, " ") != "http://a.example/os/ https://c.example/os/" {
+		t.Errorf("mirrorlist: %v %v", got, err)
+	}
+	if _, err := s.resolveMirrors(context.Background(), srv.URL+"/empty", false); err == nil || !strings.Contains(err.Error(), "lists no") {
+		t.Errorf("empty mirrorlist: %v", err)
+	}
+	if _, err := s.resolveMirrors(context.Background(), srv.URL+"/list", true); err == nil {
+		t.Errorf("a mirrorlist read as a metalink: no error")
+	}
+}
