@@ -440,29 +440,34 @@ func TestMirrorInterrupted(t *testing.T) {
 	var started client.Sync
 	s.apiJSON(t, http.MethodPost, "/api/v1/repos/el/sync", nil, http.StatusAccepted, &started)
 	deadline := time.Now().Add(30 * time.Second)
+	syncURL := "/api/v1/repos/el/syncs/" + itoa(started.ID)
+	for _, bad := range []string{"soon", "-1s", "2m"} {
+		s.apiJSON(t, http.MethodGet, syncURL+"?wait="+bad, nil, http.StatusBadRequest, nil)
+	}
 	for {
+		// ?wait= answers after the duration while the sync runs.
 		var cur client.Sync
-		s.apiJSON(t, http.MethodGet, "/api/v1/repos/el/syncs/"+itoa(started.ID), nil, http.StatusOK, &cur)
-		if cur.Progress != nil && cur.Progress.Done >= 4 {
-			break
-		}
+		asked := time.Now()
+		s.apiJSON(t, http.MethodGet, syncURL+"?wait=100ms", nil, http.StatusOK, &cur)
 		if cur.Status != "running" || time.Now().After(deadline) {
 			t.Fatalf("sync before the kill: %+v", cur)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	ngx.Kill(t)
-	var rec client.Sync
-	for {
-		s.apiJSON(t, http.MethodGet, "/api/v1/repos/el/syncs/"+itoa(started.ID), nil, http.StatusOK, &rec)
-		if rec.Status != "running" {
+		if d := time.Since(asked); d < 100*time.Millisecond {
+			t.Fatalf("GET ?wait=100ms on a running sync answered after %s", d)
+		}
+		if cur.Progress != nil && cur.Progress.Done >= 4 {
 			break
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the sync did not end after nginx was killed: %+v", rec)
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
+	ngx.Kill(t)
+	// …and as soon as the sync ends, long before a long wait is over.
+	var rec client.Sync
+	asked := time.Now()
+	s.apiJSON(t, http.MethodGet, syncURL+"?wait=60s", nil, http.StatusOK, &rec)
+	if rec.Status == "running" {
+		t.Fatalf("the sync did not end within a minute after nginx was killed: %+v", rec)
+	}
+	t.Logf("GET ?wait=60s answered %s after the request, the sync having ended", time.Since(asked).Round(time.Millisecond))
 	if rec.Status != "failed" || !strings.Contains(rec.Error, "connection refused") && !strings.Contains(rec.Error, "EOF") && !strings.Contains(rec.Error, "reset") {
 		t.Errorf("interrupted sync: %+v", rec)
 	}

@@ -102,23 +102,26 @@ func newMirrorCmd(g *globals) *cobra.Command {
 			}
 			errOut := cmd.ErrOrStderr()
 			start := time.Now()
-			// Asked often at first (a small sync ends in a fraction of a
-			// second), then every half second.
-			pause := 20 * time.Millisecond
-			printed := start
+			// The server answers as soon as the sync ends, or after a
+			// second with its progress. A sync another node of a cluster
+			// runs is not waited for there: ask every half second then.
 			for s.Status == "running" {
-				select {
-				case <-cmd.Context().Done():
-					return cmd.Context().Err()
-				case <-time.After(pause):
-				}
-				pause = min(2*pause, 500*time.Millisecond)
-				if s, err = c.GetSync(cmd.Context(), args[0], s.ID); err != nil {
+				asked := time.Now()
+				if s, err = c.WaitSync(cmd.Context(), args[0], s.ID, time.Second); err != nil {
 					return err
 				}
-				if p := s.Progress; p != nil && time.Since(printed) >= time.Second {
+				if s.Status != "running" {
+					break
+				}
+				if p := s.Progress; p != nil {
 					fmt.Fprintln(errOut, progressLine(p, time.Since(start)))
-					printed = time.Now()
+				}
+				if d := time.Since(asked); d < 500*time.Millisecond {
+					select {
+					case <-cmd.Context().Done():
+						return cmd.Context().Err()
+					case <-time.After(500*time.Millisecond - d):
+					}
 				}
 			}
 			if err := printSync(cmd.OutOrStdout(), g, s); err != nil {

@@ -353,6 +353,14 @@ func (c *Client) GetSync(ctx context.Context, repo string, id int64) (*Sync, err
 	return &out, err
 }
 
+// WaitSync returns a sync's record once the sync has ended or wait has
+// passed, whichever comes first (the server bounds wait to a minute).
+func (c *Client) WaitSync(ctx context.Context, repo string, id int64, wait time.Duration) (*Sync, error) {
+	var out Sync
+	err := c.do(ctx, http.MethodGet, "/api/v1/repos/"+url.PathEscape(repo)+"/syncs/"+strconv.FormatInt(id, 10)+"?wait="+wait.String(), nil, 0, &out)
+	return &out, err
+}
+
 // ListSyncs returns a mirror's sync records, newest first.
 func (c *Client) ListSyncs(ctx context.Context, repo string, limit int) ([]Sync, error) {
 	var out []Sync

@@ -99,7 +99,13 @@ func (s *Server) listSyncs(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-// getSync serves GET /api/v1/repos/{repo}/syncs/{id}.
+// maxSyncWait bounds the ?wait= of GET …/syncs/{id}.
+const maxSyncWait = 60 * time.Second
+
+// getSync serves GET /api/v1/repos/{repo}/syncs/{id}. With ?wait=DURATION
+// (at most a minute) it answers once a sync this node runs has ended, or
+// when the duration has passed: a client that follows a sync learns its
+// end at once, without polling often.
 func (s *Server) getSync(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("repo")
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
@@ -107,10 +113,28 @@ func (s *Server) getSync(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, fmt.Errorf("%w: sync id %q", errNotFound, r.PathValue("id")))
 		return
 	}
+	var wait time.Duration
+	if v := r.URL.Query().Get("wait"); v != "" {
+		if wait, err = time.ParseDuration(v); err != nil || wait < 0 || wait > maxSyncWait {
+			s.writeError(w, r, fmt.Errorf("%w: wait %q is not a duration between 0s and %s", errBadRequest, v, maxSyncWait))
+			return
+		}
+	}
 	rp, err := s.svc.GetRepo(r.Context(), name)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
+	}
+	if s.opts.Mirror != nil && wait > 0 {
+		if done, ok := s.opts.Mirror.Running(name, id); ok {
+			t := time.NewTimer(wait)
+			select {
+			case <-done:
+			case <-t.C:
+			case <-r.Context().Done():
+			}
+			t.Stop()
+		}
 	}
 	recs, err := s.svc.Meta().ListSyncs(r.Context(), rp.ID, 0)
 	if err != nil {

@@ -215,6 +215,18 @@ func (m *Mirror) Sync(ctx context.Context, name string) (*meta.MirrorSync, error
 	return nil, fmt.Errorf("sync %d of %q: %w", rec.ID, name, meta.ErrNotFound)
 }
 
+// Running returns a channel closed when the sync id of the mirror ends,
+// if this node is running it.
+func (m *Mirror) Running(name string, id int64) (<-chan struct{}, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ru := m.running[name]
+	if ru == nil || ru.rec.ID != id {
+		return nil, false
+	}
+	return ru.done, true
+}
+
 // Progress returns the progress of the mirror's running sync.
 func (m *Mirror) Progress(name string) (ProgressView, int64, bool) {
 	m.mu.Lock()
