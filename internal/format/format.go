@@ -160,6 +160,21 @@ type Format interface {
 	Finish(built []Built, opts PublishOptions) ([]File, error)
 }
 
+// Digests are digests of a whole package file that packyard computed
+// itself while storing the file: never taken from a client or an upstream
+// index.
+type Digests struct {
+	MD5, SHA1, SHA256, SHA512 string
+}
+
+// StoredParser is implemented by formats that parse a stored package
+// file with less work when its Digests are known: r reads the file from
+// its start and seeks, size is its size. The result equals Parse's on
+// the same file.
+type StoredParser interface {
+	ParseStored(r io.ReadSeeker, size int64, filename string, params UploadParams, d Digests) (*Package, error)
+}
+
 // PublishOptions carries repository-level settings into Finish.
 type PublishOptions struct {
 	RepoName string

@@ -3,6 +3,7 @@ package deb
 import (
 	"crypto/sha512"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"regexp"
@@ -69,6 +70,19 @@ type parsed struct {
 // Parse reads one .deb or .udeb to its end. The distribution and
 // component come from params and are checked before the body is read.
 func (f *Format) Parse(r io.Reader, filename string, params format.UploadParams) (*format.Package, error) {
+	return f.parse(filename, params, func() (*Deb, string, error) {
+		h := sha512.New()
+		d, err := ReadDeb(io.TeeReader(r, h))
+		if err != nil {
+			return nil, "", err
+		}
+		return d, hex.EncodeToString(h.Sum(nil)), nil
+	})
+}
+
+// parse checks the file name and params, then reads the package with
+// read, which returns it and its SHA-512.
+func (f *Format) parse(filename string, params format.UploadParams, read func() (*Deb, string, error)) (*format.Package, error) {
 	udeb := strings.HasSuffix(filename, ".udeb")
 	if !udeb && !strings.HasSuffix(filename, ".deb") {
 		return nil, fmt.Errorf("%w: %q is not a .deb or .udeb file name", format.ErrInvalidPackage, filename)
@@ -77,8 +91,7 @@ func (f *Format) Parse(r io.Reader, filename string, params format.UploadParams)
 	if err != nil {
 		return nil, err
 	}
-	h := sha512.New()
-	d, err := ReadDeb(io.TeeReader(r, h))
+	d, sum512, err := read()
 	if err != nil {
 		return nil, err
 	}
@@ -102,8 +115,25 @@ func (f *Format) Parse(r io.Reader, filename string, params format.UploadParams)
 		Identity: format.Identity{Name: name, Epoch: v.Epoch, Version: v.Upstream, Release: v.Revision, Arch: arch},
 		Summary:  synopsis(c.Get("Description")),
 		Path:     poolPath(comp, source, name, v, arch, udeb),
-		Data:     &parsed{deb: d, sha512: hex.EncodeToString(h.Sum(nil)), udeb: udeb},
+		Data:     &parsed{deb: d, sha512: sum512, udeb: udeb},
 	}, nil
+}
+
+// ParseStored is Parse for a stored file whose digests packyard computed
+// while storing it (a mirror's download): it reads the control member
+// and seeks over the data member instead of hashing it.
+func (f *Format) ParseStored(r io.ReadSeeker, size int64, filename string, params format.UploadParams, sums format.Digests) (*format.Package, error) {
+	if sums.MD5 == "" || sums.SHA1 == "" || sums.SHA256 == "" || sums.SHA512 == "" {
+		return nil, errors.New("deb: ParseStored needs the MD5, SHA-1, SHA-256 and SHA-512 of the file")
+	}
+	return f.parse(filename, params, func() (*Deb, string, error) {
+		d, err := ReadDebStored(r, size)
+		if err != nil {
+			return nil, "", err
+		}
+		d.MD5, d.SHA1, d.SHA256 = sums.MD5, sums.SHA1, sums.SHA256
+		return d, sums.SHA512, nil
+	})
 }
 
 // poolPath is pool/COMPONENT/PREFIX/SOURCE/NAME_VERSION_ARCH.deb, the

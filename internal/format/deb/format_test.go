@@ -2,6 +2,10 @@ package deb_test
 
 import (
 	"bytes"
+	"crypto/md5"
+	"crypto/sha1"
+	"crypto/sha512"
+	"encoding/hex"
 	"errors"
 	"strings"
 	"testing"
@@ -264,3 +268,54 @@ func TestFinishRelease(t *testing.T) {
 		t.Error("Finish accepted a stream without legacy hashes")
 	}
 }
+
+// TestParseStoredEqualsParse: a mirror's ParseStored, given the digests
+// computed while storing the file, yields the stanza Parse does, for
+// every compression; it refuses to run without all four digests and
+// refuses a malformed file as Parse does.
+func TestParseStoredEqualsParse(t *testing.T) {
+	f := deb.New()
+	params := format.UploadParams{"distribution": "stable", "component": "main"}
+	for _, comp := range []string{"gz", "xz", "zst", "none"} {
+		s := spec("stored-"+comp, "2:1.0-1", "amd64")
+		s.Compression = comp
+		data := mustBuild(t, s)
+		fi := format.FileInfo{SHA256: sha256Hex(data), Size: int64(len(data))}
+		p, err := f.Parse(bytes.NewReader(data), "x.deb", params)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := f.Render(p, fi)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sums := format.Digests{MD5: md5Hex(data), SHA1: sha1Hex(data), SHA256: fi.SHA256, SHA512: sha512Hex(data)}
+		ps, err := f.ParseStored(bytes.NewReader(data), int64(len(data)), "x.deb", params, sums)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ps.Identity != p.Identity || ps.Path != p.Path || ps.Summary != p.Summary {
+			t.Errorf("%s: ParseStored %+v %s, Parse %+v %s", comp, ps.Identity, ps.Path, p.Identity, p.Path)
+		}
+		got, err := f.Render(ps, fi)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got[deb.FragPackages], want[deb.FragPackages]) {
+			t.Errorf("%s: stanza from ParseStored:\n%s\nfrom Parse:\n%s", comp, got[deb.FragPackages], want[deb.FragPackages])
+		}
+		short := sums
+		short.SHA512 = ""
+		if _, err := f.ParseStored(bytes.NewReader(data), int64(len(data)), "x.deb", params, short); err == nil {
+			t.Error("ParseStored ran without the SHA-512")
+		}
+		cut := data[:len(data)-10]
+		if _, err := f.ParseStored(bytes.NewReader(cut), int64(len(cut)), "x.deb", params, sums); !errors.Is(err, format.ErrInvalidPackage) {
+			t.Errorf("%s: ParseStored of a truncated file: %v", comp, err)
+		}
+	}
+}
+
+func md5Hex(b []byte) string    { s := md5.Sum(b); return hex.EncodeToString(s[:]) }
+func sha1Hex(b []byte) string   { s := sha1.Sum(b); return hex.EncodeToString(s[:]) }
+func sha512Hex(b []byte) string { s := sha512.Sum512(b); return hex.EncodeToString(s[:]) }

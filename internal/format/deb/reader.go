@@ -86,8 +86,34 @@ func ReadDeb(r io.Reader) (*Deb, error) {
 	}, nil
 }
 
-// debSource hashes and counts what is read from r and keeps the first
-// error r returns other than io.EOF.
+// ReadDebStored is ReadDeb for a file whose digests are known (packyard
+// computed them while storing it): it reads the archive's member headers
+// and its control.tar member, and seeks over the rest instead of reading
+// and hashing it. size is the file's size. It accepts and refuses exactly
+// what ReadDeb does, with the same messages; the Deb it returns has no
+// digests.
+func ReadDebStored(r io.ReadSeeker, size int64) (*Deb, error) {
+	src := &debSource{r: r}
+	dr := &debReader{src: src, br: bufio.NewReaderSize(src, 64<<10), seeker: r, size: size}
+	control, err := dr.read()
+	if src.err != nil {
+		return nil, fmt.Errorf("deb: reading the package: %w", src.err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	p, err := ParseParagraph(control)
+	if err == nil {
+		err = CheckBinary(p)
+	}
+	if err != nil {
+		return nil, debContext(err, "control")
+	}
+	return &Deb{Control: p, Size: size}, nil
+}
+
+// debSource hashes (unless its hashes are nil) and counts what is read
+// from r and keeps the first error r returns other than io.EOF.
 type debSource struct {
 	r                 io.Reader
 	md5, sha1, sha256 hash.Hash
@@ -100,10 +126,12 @@ func (s *debSource) Read(p []byte) (int, error) {
 		return 0, s.err
 	}
 	n, err := s.r.Read(p)
-	if n > 0 {
+	if n > 0 && s.md5 != nil {
 		s.md5.Write(p[:n])
 		s.sha1.Write(p[:n])
 		s.sha256.Write(p[:n])
+	}
+	if n > 0 {
 		s.n += int64(n)
 	}
 	if err != nil && err != io.EOF {
@@ -118,6 +146,10 @@ type debReader struct {
 	br  *bufio.Reader
 	// off is the archive offset of what br returns next.
 	off int64
+	// seeker, when set, is src's reader, of size bytes: skip seeks
+	// instead of reading (ReadDebStored).
+	seeker io.Seeker
+	size   int64
 }
 
 // arMember is one member header.
@@ -265,8 +297,12 @@ func arNumber(field []byte, base int64) (int64, bool) {
 // end returns the archive offset after m and its padding.
 func (m arMember) end() int64 { return m.off + m.size + m.size&1 }
 
-// skip hashes and discards the rest of m and its padding.
+// skip hashes and discards the rest of m and its padding (or seeks over
+// it, with a seeker).
 func (d *debReader) skip(m arMember) error {
+	if d.seeker != nil {
+		return d.seekPast(m)
+	}
 	for left := m.end() - d.off; left > 0; {
 		n, err := d.br.Discard(int(min(left, 1<<30)))
 		d.off += int64(n)
@@ -278,6 +314,28 @@ func (d *debReader) skip(m arMember) error {
 			return debErrorf(ErrTruncated, "file ends before the padding byte of archive member %q", m.name)
 		}
 	}
+	return nil
+}
+
+// seekPast is skip for a reader of known size: the same checks, from
+// the size instead of the end of the stream.
+func (d *debReader) seekPast(m arMember) error {
+	end := m.end()
+	switch {
+	case m.off+m.size > d.size:
+		return debErrorf(ErrTruncated, "file ends inside archive member %q (%d of %d bytes)", m.name, max(d.size, d.off)-m.off, m.size)
+	case end > d.size:
+		return debErrorf(ErrTruncated, "file ends before the padding byte of archive member %q", m.name)
+	case end-d.off <= int64(d.br.Buffered()):
+		_, _ = d.br.Discard(int(end - d.off))
+	default:
+		if _, err := d.seeker.Seek(end, io.SeekStart); err != nil {
+			d.src.err = err
+			return err
+		}
+		d.br.Reset(d.src)
+	}
+	d.off = end
 	return nil
 }
 

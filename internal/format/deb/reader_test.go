@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"runtime/metrics"
 	"strings"
@@ -479,6 +480,7 @@ func FuzzReadDeb(f *testing.F) {
 	}
 	allocs := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
 	f.Fuzz(func(t *testing.T, b []byte) {
+		checkStoredAgrees(t, "input", b)
 		r := bytes.NewReader(b)
 		metrics.Read(allocs)
 		before := allocs[0].Value.Uint64()
@@ -502,6 +504,52 @@ func FuzzReadDeb(f *testing.F) {
 			t.Fatalf("accepted control fails CheckBinary: %v", err)
 		}
 	})
+}
+
+// TestReadDebStoredAgrees checks that ReadDebStored, which seeks over
+// what it need not read, accepts and refuses exactly what ReadDeb does,
+// with the same messages: every corpus package, every layout and every
+// malformed file.
+func TestReadDebStoredAgrees(t *testing.T) {
+	var files [][]byte
+	for i, s := range debtest.Corpus(40, 3) {
+		s.Compression = []string{"gz", "xz", "zst", "none"}[i%4]
+		b, err := debtest.Build(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, b)
+		for _, c := range debtest.Malformed(s) {
+			files = append(files, c.Data)
+		}
+	}
+	accepted := 0
+	for i, b := range files {
+		checkStoredAgrees(t, fmt.Sprintf("file %d", i), b)
+		if _, err := deb.ReadDeb(bytes.NewReader(b)); err == nil {
+			accepted++
+		}
+	}
+	if accepted < 40 || accepted == len(files) {
+		t.Fatalf("%d of %d files accepted: the comparison needs both kinds", accepted, len(files))
+	}
+}
+
+// checkStoredAgrees compares ReadDebStored with ReadDeb on b.
+func checkStoredAgrees(t *testing.T, name string, b []byte) {
+	t.Helper()
+	want, werr := deb.ReadDeb(bytes.NewReader(b))
+	got, gerr := deb.ReadDebStored(bytes.NewReader(b), int64(len(b)))
+	switch {
+	case werr != nil || gerr != nil:
+		if werr == nil || gerr == nil || werr.Error() != gerr.Error() {
+			t.Fatalf("%s: ReadDeb: %v; ReadDebStored: %v", name, werr, gerr)
+		}
+	case got.Size != want.Size || !reflect.DeepEqual(got.Control, want.Control):
+		t.Fatalf("%s: ReadDebStored read size %d, control %+v; ReadDeb %d, %+v", name, got.Size, got.Control, want.Size, want.Control)
+	case got.MD5 != "" || got.SHA256 != "":
+		t.Fatalf("%s: ReadDebStored computed digests", name)
+	}
 }
 
 // BenchmarkReadDeb reads a package with a 16 MiB data member: the cost
