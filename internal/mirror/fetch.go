@@ -2,15 +2,21 @@ package mirror
 
 import (
 	"context"
+	"crypto/md5"
+	"crypto/sha1"
+	"crypto/sha512"
+	"encoding/hex"
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/packyard/packyard/internal/blob"
+	"github.com/packyard/packyard/internal/format"
 )
 
 // errMissing means no upstream has the file (404 or 410 from every one).
@@ -134,7 +140,10 @@ func (s *syncer) fetchSmall(ctx context.Context, rel string, limit int64) ([]byt
 // digest is there already, refusing bytes whose size or sha256 differ
 // from what the signed metadata says. It returns the bytes downloaded
 // (0 when the blob was stored).
-func (s *syncer) fetchBlob(ctx context.Context, rel, sha string, size int64) (int64, error) {
+//
+// With dg, the bytes stored are also hashed into dg (reset before each
+// attempt), for a format.StoredParser.
+func (s *syncer) fetchBlob(ctx context.Context, rel, sha string, size int64, dg *digester) (int64, error) {
 	if _, err := s.m.opts.Blobs.Stat(ctx, blob.Digest(sha)); err == nil {
 		return 0, nil
 	} else if !errors.Is(err, blob.ErrNotFound) {
@@ -150,7 +159,12 @@ func (s *syncer) fetchBlob(ctx context.Context, rel, sha string, size int64) (in
 		if err != nil {
 			return &finalError{fmt.Errorf("store %s: %w", rel, err)}
 		}
-		n, err := io.Copy(w, &counting{r: body, n: &s.prog.Bytes})
+		var in io.Reader = &counting{r: body, n: &s.prog.Bytes}
+		if dg != nil {
+			dg.reset()
+			in = io.TeeReader(in, dg)
+		}
+		n, err := io.Copy(w, in)
 		if err != nil {
 			_ = w.Cancel(context.WithoutCancel(ctx))
 			if errors.Is(err, blob.ErrTooLarge) {
@@ -190,6 +204,35 @@ func (s *syncer) flush(ctx context.Context) error {
 		return nil
 	}
 	return s.flusher.Sync(ctx)
+}
+
+// digester computes, besides the SHA-256 the blob store computes, the
+// digests a format.StoredParser takes.
+type digester struct {
+	md5, sha1, sha512 hash.Hash
+}
+
+func newDigester() *digester {
+	return &digester{md5: md5.New(), sha1: sha1.New(), sha512: sha512.New()}
+}
+
+func (d *digester) Write(p []byte) (int, error) {
+	d.md5.Write(p)
+	d.sha1.Write(p)
+	d.sha512.Write(p)
+	return len(p), nil
+}
+
+func (d *digester) reset() {
+	d.md5.Reset()
+	d.sha1.Reset()
+	d.sha512.Reset()
+}
+
+// sums returns the digests of what was written, with the file's SHA-256.
+func (d *digester) sums(sha256 string) *format.Digests {
+	return &format.Digests{MD5: hex.EncodeToString(d.md5.Sum(nil)), SHA1: hex.EncodeToString(d.sha1.Sum(nil)),
+		SHA256: sha256, SHA512: hex.EncodeToString(d.sha512.Sum(nil))}
 }
 
 // counting adds the bytes read to a shared counter (progress).

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -80,6 +81,9 @@ type Progress struct {
 	Bytes    atomicInt `json:"-"`
 	Listed   atomic.Bool
 	mu       sync.Mutex
+	// since is when Phase began; spent holds the time of past phases.
+	since time.Time
+	spent map[string]time.Duration
 }
 
 // ProgressView is a snapshot of a Progress for the API.
@@ -93,8 +97,37 @@ type ProgressView struct {
 
 func (p *Progress) setPhase(s string) {
 	p.mu.Lock()
+	defer p.mu.Unlock()
+	if s == p.Phase {
+		return
+	}
+	p.endPhase()
 	p.Phase = s
-	p.mu.Unlock()
+}
+
+// endPhase adds the time of the current phase to spent (p.mu held).
+func (p *Progress) endPhase() {
+	now := time.Now()
+	if !p.since.IsZero() && p.Phase != "" {
+		if p.spent == nil {
+			p.spent = map[string]time.Duration{}
+		}
+		p.spent[p.Phase] += now.Sub(p.since)
+	}
+	p.since = now
+}
+
+// phaseSeconds ends the current phase and returns the seconds spent in
+// each.
+func (p *Progress) phaseSeconds() map[string]float64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.endPhase()
+	out := make(map[string]float64, len(p.spent))
+	for k, d := range p.spent {
+		out[k] = math.Round(d.Seconds()*1000) / 1000
+	}
+	return out
 }
 
 func (p *Progress) view() ProgressView {
@@ -130,6 +163,10 @@ type Stats struct {
 	Failed   int      `json:"failed"`
 	Failures []string `json:"failures,omitempty"`
 	Seconds  float64  `json:"seconds"`
+	// PhaseSeconds is the time spent in each phase: metadata (pointer
+	// and indexes), packages (downloading, checking and recording them),
+	// publishing (the generation).
+	PhaseSeconds map[string]float64 `json:"phase_seconds,omitempty"`
 }
 
 // maxFailures bounds the messages a record keeps.
@@ -177,7 +214,7 @@ func (m *Mirror) Start(ctx context.Context, name string) (*meta.MirrorSync, <-ch
 		rec := ru.rec
 		return &rec, ru.done, nil
 	}
-	ru := &run{rec: meta.MirrorSync{RepoID: r.ID, StartedAt: m.opts.Now().UTC(), Status: meta.SyncRunning}, prog: &Progress{Phase: "starting"}, done: make(chan struct{})}
+	ru := &run{rec: meta.MirrorSync{RepoID: r.ID, StartedAt: m.opts.Now().UTC(), Status: meta.SyncRunning}, prog: &Progress{Phase: "starting", since: time.Now()}, done: make(chan struct{})}
 	if err := m.opts.Meta.PutSync(ctx, &ru.rec); err != nil {
 		return nil, nil, fmt.Errorf("record the sync: %w", err)
 	}
@@ -242,6 +279,7 @@ func (m *Mirror) run(ctx context.Context, r *meta.Repo, ru *run) {
 	start := m.opts.Now()
 	st, err := m.sync(ctx, r, ru)
 	st.Seconds = m.opts.Now().Sub(start).Seconds()
+	st.PhaseSeconds = ru.prog.phaseSeconds()
 	rec := &ru.rec
 	rec.FinishedAt = m.opts.Now().UTC()
 	status := meta.SyncOK

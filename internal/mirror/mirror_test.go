@@ -2,6 +2,10 @@ package mirror
 
 import (
 	"context"
+	"crypto/md5"
+	"crypto/sha1"
+	"crypto/sha512"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -142,6 +146,16 @@ func TestGetRetriesAndFailsOver(t *testing.T) {
 			io.WriteString(w, "toolongbody")
 			return
 		}
+		if strings.HasSuffix(r.URL.Path, "/two") {
+			// The first answer breaks off after 3 of 9 bytes.
+			w.Header().Set("Content-Length", "9")
+			if good.Load() == 1 {
+				io.WriteString(w, "hel")
+				panic(http.ErrAbortHandler)
+			}
+			io.WriteString(w, "hello two")
+			return
+		}
 		io.WriteString(w, "hello")
 	}))
 	defer b.Close()
@@ -149,7 +163,7 @@ func TestGetRetriesAndFailsOver(t *testing.T) {
 	s := &syncer{m: m, bases: []string{a.URL, b.URL}, prog: &Progress{}}
 	ctx := context.Background()
 	sum := string(blob.DigestOf([]byte("hello")))
-	n, err := s.fetchBlob(ctx, "x/file", sum, 5)
+	n, err := s.fetchBlob(ctx, "x/file", sum, 5, nil)
 	if err != nil || n != 5 {
 		t.Fatalf("fetchBlob: %d %v", n, err)
 	}
@@ -157,13 +171,13 @@ func TestGetRetriesAndFailsOver(t *testing.T) {
 		t.Errorf("requests: %d to the failing upstream (want %d), %d to the good one", flaky.Load(), retries, good.Load())
 	}
 	// Stored: not fetched again.
-	if n, err := s.fetchBlob(ctx, "x/file", sum, 5); err != nil || n != 0 || good.Load() != 1 {
+	if n, err := s.fetchBlob(ctx, "x/file", sum, 5, nil); err != nil || n != 0 || good.Load() != 1 {
 		t.Errorf("second fetch of a stored blob: %d %v, %d requests", n, err, good.Load())
 	}
 	// Wrong digest: refused, nothing stored, one request per upstream.
 	good.Store(0)
 	wrong := string(blob.DigestOf([]byte("other")))
-	if _, err := s.fetchBlob(ctx, "x/other", wrong, 5); err == nil || !strings.Contains(err.Error(), "refused") {
+	if _, err := s.fetchBlob(ctx, "x/other", wrong, 5, nil); err == nil || !strings.Contains(err.Error(), "refused") {
 		t.Errorf("wrong digest: %v", err)
 	}
 	if good.Load() != 1 {
@@ -172,8 +186,24 @@ func TestGetRetriesAndFailsOver(t *testing.T) {
 	if _, err := e.blobs.Stat(ctx, blob.Digest(wrong)); !errors.Is(err, blob.ErrNotFound) {
 		t.Errorf("refused bytes stored: %v", err)
 	}
+	// The digests a StoredParser takes are those of the bytes stored,
+	// not of an attempt that broke off.
+	good.Store(0)
+	dg := newDigester()
+	two := []byte("hello two")
+	if n, err := s.fetchBlob(ctx, "x/two", string(blob.DigestOf(two)), 9, dg); err != nil || n != 9 {
+		t.Fatalf("fetchBlob after a broken answer: %d %v", n, err)
+	}
+	if good.Load() != 2 {
+		t.Errorf("%d requests for a file whose first answer broke off, want 2", good.Load())
+	}
+	m5, s1, s512 := md5.Sum(two), sha1.Sum(two), sha512.Sum512(two)
+	want := format.Digests{MD5: hex.EncodeToString(m5[:]), SHA1: hex.EncodeToString(s1[:]), SHA256: "s", SHA512: hex.EncodeToString(s512[:])}
+	if got := dg.sums("s"); *got != want {
+		t.Errorf("digests %+v, want %+v", *got, want)
+	}
 	// Size past what the metadata gives: refused.
-	if _, err := s.fetchBlob(ctx, "x/long", string(blob.DigestOf([]byte("toolongbody"))), 3); err == nil || !strings.Contains(err.Error(), "refused") {
+	if _, err := s.fetchBlob(ctx, "x/long", string(blob.DigestOf([]byte("toolongbody"))), 3, nil); err == nil || !strings.Contains(err.Error(), "refused") {
 		t.Errorf("oversized file: %v", err)
 	}
 }

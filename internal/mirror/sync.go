@@ -44,6 +44,11 @@ type syncer struct {
 	// what it dropped; files are the exact generation's index files.
 	named map[string]bool
 	files []meta.GenFile
+	// storedParser is set when the format parses a downloaded package
+	// from the digests computed while storing it (format.StoredParser).
+	storedParser bool
+	// empty is set when the mirror had no package when the sync began.
+	empty bool
 }
 
 // job is one package file to copy.
@@ -70,6 +75,9 @@ func (m *Mirror) sync(ctx context.Context, r *meta.Repo, ru *run) (Stats, error)
 	if f, ok := m.opts.Blobs.(blob.Syncer); ok {
 		s.flusher = f
 	}
+	if f, ok := m.opts.Repos.Format(r.Format); ok {
+		_, s.storedParser = f.(format.StoredParser)
+	}
 	if len(st.UpstreamKeys) > 0 {
 		keys := make([][]byte, len(st.UpstreamKeys))
 		for i, k := range st.UpstreamKeys {
@@ -91,6 +99,15 @@ func (m *Mirror) sync(ctx context.Context, r *meta.Repo, ru *run) (Stats, error)
 			return Stats{}, err
 		}
 		s.bases = append(s.bases, more...)
+	}
+	if st.Retain == 0 {
+		// A mirror without live packages has nothing to look up per
+		// package (with retention, it may hold retired ones).
+		live, err := m.opts.Meta.ListPackages(ctx, r.ID, meta.PackageQuery{Limit: 1})
+		if err != nil {
+			return Stats{}, fmt.Errorf("list the mirror's packages: %w", err)
+		}
+		s.empty = len(live) == 0
 	}
 	err = s.copyAll(ctx)
 	s.stats.DownloadedBytes = s.prog.Bytes.Load()
@@ -236,7 +253,11 @@ func (s *syncer) copy(ctx context.Context, j job) error {
 	if servedAt == "" {
 		servedAt = j.rel
 	}
-	have, err := s.m.opts.Repos.PackageAt(ctx, s.repo, servedAt, s.st.Retain > 0)
+	var have *meta.Package
+	err := meta.ErrNotFound
+	if !s.empty {
+		have, err = s.m.opts.Repos.PackageAt(ctx, s.repo, servedAt, s.st.Retain > 0)
+	}
 	switch {
 	case err == nil && have.Digest == j.e.SHA256 && (j.scope == "" || have.Scope == j.scope):
 		// Present, or retired by the retention policy (RemovedSeq set):
@@ -246,7 +267,11 @@ func (s *syncer) copy(ctx context.Context, j job) error {
 	case err != nil && !errors.Is(err, meta.ErrNotFound):
 		return fmt.Errorf("%s: %w", j.rel, err)
 	}
-	n, err := s.fetchBlob(ctx, j.rel, j.e.SHA256, j.e.Size)
+	var dg *digester
+	if s.storedParser {
+		dg = newDigester()
+	}
+	n, err := s.fetchBlob(ctx, j.rel, j.e.SHA256, j.e.Size, dg)
 	if err != nil {
 		return err
 	}
@@ -264,6 +289,11 @@ func (s *syncer) copy(ctx context.Context, j job) error {
 		size = info.Size
 	}
 	st := repo.Stored{Repo: s.repo, Filename: path.Base(j.rel), Digest: j.e.SHA256, Size: size, Path: j.path, Params: j.params}
+	if dg != nil && n > 0 {
+		// Downloaded (not found in the store): the digests are the
+		// stored bytes', and the format need not read them again.
+		st.Sums = dg.sums(j.e.SHA256)
+	}
 	prep, _, err := s.m.opts.Repos.PrepareStored(ctx, st)
 	var conflict *repo.ConflictError
 	if errors.As(err, &conflict) {
@@ -415,7 +445,7 @@ func (s *syncer) verifyPackage(ctx context.Context, j job) error {
 // storeIndex downloads an index file the signed pointer names and adds
 // it to the exact generation's files (when the mirror is exact).
 func (s *syncer) storeIndex(ctx context.Context, rel, servedAt string, f upstream.IndexFile) error {
-	if _, err := s.fetchBlob(ctx, rel, f.SHA256, f.Size); err != nil {
+	if _, err := s.fetchBlob(ctx, rel, f.SHA256, f.Size, nil); err != nil {
 		return err
 	}
 	if s.exact {

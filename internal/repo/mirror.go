@@ -142,6 +142,10 @@ type Stored struct {
 	// keep it.
 	Path   string
 	Params format.UploadParams
+	// Sums, when set, are the file's digests computed while it was
+	// stored (Digest among them): a format that can use them parses
+	// without reading the whole file again (format.StoredParser).
+	Sums *format.Digests
 }
 
 // PrepareStored parses a package file already in the blob store for a
@@ -159,7 +163,12 @@ func (s *Service) PrepareStored(ctx context.Context, st Stored) (*Prepared, *Res
 		return nil, nil, fmt.Errorf("open stored %s: %w", st.Filename, err)
 	}
 	defer rd.Close()
-	pkg, err := f.Parse(rd, st.Filename, st.Params)
+	var pkg *format.Package
+	if sp, ok := f.(format.StoredParser); ok && st.Sums != nil && st.Sums.SHA256 == st.Digest {
+		pkg, err = sp.ParseStored(rd, st.Size, st.Filename, st.Params, *st.Sums)
+	} else {
+		pkg, err = f.Parse(rd, st.Filename, st.Params)
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", st.Filename, err)
 	}
