@@ -88,16 +88,20 @@ func (p *packyardSyncer) cli(ctx context.Context, stdout io.Writer, args ...stri
 
 // serverDuration is finished_at − started_at of the sync record that
 // `packyard -o json mirror sync` prints, 0 if it has no such record.
-func serverDuration(out []byte) time.Duration {
+// It also returns the record's phase times (stats.phase_seconds).
+func serverDuration(out []byte) (time.Duration, map[string]float64) {
 	var rec struct {
 		Status     string     `json:"status"`
 		StartedAt  time.Time  `json:"started_at"`
 		FinishedAt *time.Time `json:"finished_at"`
+		Stats      struct {
+			PhaseSeconds map[string]float64 `json:"phase_seconds"`
+		} `json:"stats"`
 	}
 	if json.Unmarshal(out, &rec) != nil || rec.FinishedAt == nil || rec.StartedAt.IsZero() {
-		return 0
+		return 0, nil
 	}
-	return rec.FinishedAt.Sub(rec.StartedAt)
+	return rec.FinishedAt.Sub(rec.StartedAt), rec.Stats.PhaseSeconds
 }
 
 func (p *packyardSyncer) sync(ctx context.Context, incremental bool, want []corpus.File) (measurement, error) {
@@ -123,7 +127,8 @@ func (p *packyardSyncer) sync(ctx context.Context, incremental bool, want []corp
 	if err != nil {
 		return m, err
 	}
-	m.wall, m.server = u.Wall, serverDuration(out.Bytes())
+	m.server, m.phases = serverDuration(out.Bytes())
+	m.wall = u.Wall
 	if p.cfg.verify {
 		// The sync is done for a client once the repository serves the
 		// new packages: the time runs until the published index lists

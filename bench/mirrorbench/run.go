@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/packyard/packyard/bench/internal/corpus"
@@ -50,6 +52,8 @@ type measurement struct {
 	// server is, for packyard, the sync's own duration by the server's
 	// record (finished_at − started_at), 0 if unknown.
 	server time.Duration
+	// phases are the seconds of each phase of packyard's sync record.
+	phases map[string]float64
 	// cpu is the CPU time of the tool (the command and its children, or
 	// the server plus the client).
 	cpu time.Duration
@@ -213,6 +217,13 @@ func (r *run) logTail(m measurement) string {
 	}
 	if m.server > 0 {
 		s += fmt.Sprintf("; %s by the server's sync record", stats.Secs(m.server))
+	}
+	if len(m.phases) > 0 {
+		names := slices.Sorted(maps.Keys(m.phases))
+		for i, k := range names {
+			names[i] = fmt.Sprintf("%s %.3f s", k, m.phases[k])
+		}
+		s += " (" + strings.Join(names, ", ") + ")"
 	}
 	if m.lag > 0 {
 		s += fmt.Sprintf("; published %s after the command returned", stats.Secs(m.lag))
