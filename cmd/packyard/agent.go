@@ -12,7 +12,7 @@ import (
 )
 
 func newAgentCmd() *cobra.Command {
-	var file, logFormat string
+	var file, logFormat, debugListen string
 	cmd := &cobra.Command{
 		Use:   "agent --config FILE",
 		Short: "Run an edge replica that keeps a directory tree identical with an origin",
@@ -31,6 +31,11 @@ last and atomically. See docs/edge.md.`,
 				return err
 			}
 			log := newLogger(config.Server{LogLevel: cfg.LogLevel, LogFormat: logFormat}, cmd.ErrOrStderr())
+			if debugListen != "" {
+				if err := serveDebug(debugListen, log); err != nil {
+					return err
+				}
+			}
 			a, err := agent.New(cmd.Context(), cfg, agent.Options{Version: version, Log: log})
 			if err != nil {
 				return err
@@ -44,6 +49,7 @@ last and atomically. See docs/edge.md.`,
 		},
 	}
 	cmd.Flags().StringVar(&file, "config", "", "agent configuration file (TOML)")
+	cmd.Flags().StringVar(&debugListen, "debug-listen", os.Getenv("PACKYARD_DEBUG_LISTEN"), "serve Go's profiler (/debug/pprof/) on this address, unauthenticated: keep it on loopback (env PACKYARD_DEBUG_LISTEN)")
 	cmd.Flags().StringVar(&logFormat, "log-format", envOr("PACKYARD_LOG_FORMAT", "auto"), "text, json or auto: text on a terminal (env PACKYARD_LOG_FORMAT)")
 	return cmd
 }
