@@ -37,12 +37,24 @@ import (
 	"github.com/packyard/packyard/bench/internal/stats"
 )
 
+// secsList formats samples as "1.2 s, 1.3 s".
+func secsList(s stats.Samples) string {
+	out := make([]string, len(s))
+	for i, d := range s {
+		out[i] = stats.Secs(d)
+	}
+	return strings.Join(out, ", ")
+}
+
 // missed counts the targets the run did not meet.
 var missed int
 
 type config struct {
 	corpus, bin, work, out string
 	n, uploads, agents     int
+	// fresh is how many fresh edges (and as many rsync copies, each after
+	// one) are timed.
+	fresh int
 }
 
 func logf(format string, args ...any) {
@@ -63,9 +75,10 @@ func main() {
 	flag.IntVar(&c.n, "n", 20000, "packages in the repository a fresh edge copies")
 	flag.IntVar(&c.uploads, "uploads", 100, "single uploads whose replication lag is measured")
 	flag.IntVar(&c.agents, "agents", 20, "agents following the origin while the lag is measured")
+	flag.IntVar(&c.fresh, "fresh-samples", 3, "fresh edges timed, each followed by an rsync -a of the tree (the report gives the medians)")
 	flag.Parse()
-	if c.corpus == "" || c.bin == "" || c.agents < 1 {
-		fatal(fmt.Errorf("-corpus and -packyard are required, -agents at least 1"))
+	if c.corpus == "" || c.bin == "" || c.agents < 1 || c.fresh < 1 {
+		fatal(fmt.Errorf("-corpus and -packyard are required, -agents and -fresh-samples at least 1"))
 	}
 	if c.work == "" {
 		d, err := os.MkdirTemp("", "edgelag-")
@@ -256,25 +269,50 @@ func run(c *config) (string, error) {
 		}
 		tokens[i] = t.Token
 	}
-	start := time.Now()
-	first, err := startAgent(c, srv.Base, "edge-00", tokens[0], 0)
-	if err != nil {
-		return "", err
+	// Fresh edges, each followed by rsync of the tree it made, in turn:
+	// both meet the same state of the machine (its disk's speed varies
+	// from minute to minute). Every copy stays until the run ends: on a
+	// journal-less ext4, such as the benchmark VM's, creating a file where
+	// many were just deleted costs far more.
+	var fresh, rsyncs, rsyncsSync stats.Samples
+	var first *agent
+	for i := range c.fresh {
+		name, token, idx := "edge-00", tokens[0], 0
+		if i > 0 {
+			t, err := cl.API.CreateToken(ctx, fmt.Sprintf("fresh-%02d", i), "edge", nil)
+			if err != nil {
+				return "", err
+			}
+			name, token, idx = fmt.Sprintf("fresh-%02d", i), t.Token, 100+i
+		}
+		start := time.Now()
+		a, err := startAgent(c, srv.Base, name, token, idx)
+		if err != nil {
+			return "", err
+		}
+		if err := a.waitGeneration(gen, time.Hour); err != nil {
+			a.stop()
+			return "", err
+		}
+		took := time.Since(start)
+		if i == 0 {
+			first = a
+			defer first.stop()
+		} else {
+			a.stop()
+		}
+		rs, rsSync, err := rsyncLoopback(c, first.root, i)
+		if err != nil {
+			return "", err
+		}
+		logf("fresh edge %d/%d: %s; rsync -a %s (%s with sync -f)", i+1, c.fresh, took, rs, rsSync)
+		fresh, rsyncs, rsyncsSync = append(fresh, took), append(rsyncs, rs), append(rsyncsSync, rsSync)
 	}
-	defer first.stop()
-	if err := first.waitGeneration(gen, time.Hour); err != nil {
-		return "", err
-	}
-	fresh := time.Since(start)
-	logf("fresh edge: %s", fresh)
-	rs, rsSync, err := rsyncLoopback(c, first.root)
-	if err != nil {
-		return "", err
-	}
-	fmt.Fprintf(&b, "| fresh edge copies the repository (agent start → serving the generation) | %s |\n", stats.Secs(fresh))
-	fmt.Fprintf(&b, "| `rsync -a rsync://127.0.0.1/…` of the same tree into an empty directory | %s |\n", stats.Secs(rs))
-	fmt.Fprintf(&b, "| the same rsync followed by `sync -f` (the agent makes its files durable before it serves them; rsync does not) | %s |\n", stats.Secs(rsSync))
-	fmt.Fprintf(&b, "| fresh edge ÷ rsync | %s |\n", stats.FmtRatio(stats.Ratio(fresh, rs)))
+	freshMed, rsMed := fresh.P50(), rsyncs.P50()
+	fmt.Fprintf(&b, "| fresh edge copies the repository (agent start → serving the generation; median of %d: %s) | %s |\n", c.fresh, secsList(fresh), stats.Secs(freshMed))
+	fmt.Fprintf(&b, "| `rsync -a rsync://127.0.0.1/…` of the same tree into an empty directory (median of %d: %s) | %s |\n", c.fresh, secsList(rsyncs), stats.Secs(rsMed))
+	fmt.Fprintf(&b, "| the same rsync followed by `sync -f` (the agent makes its files durable before it serves them; rsync does not) | %s |\n", stats.Secs(rsyncsSync.P50()))
+	fmt.Fprintf(&b, "| fresh edge ÷ rsync (medians) | %s |\n", stats.FmtRatio(stats.Ratio(freshMed, rsMed)))
 
 	// Replication lag with one edge: in production every edge is its own
 	// machine, so an edge's lag is what its own sync costs, not what
@@ -353,15 +391,15 @@ func run(c *config) (string, error) {
 	}
 	target("replication lag p50 ≤ 1 s (one edge)", stats.MS(lags.P50()), lags.P50() <= time.Second)
 	target("replication lag p99 ≤ 2 s (one edge)", stats.MS(lags.Quantile(0.99)), lags.Quantile(0.99) <= 2*time.Second)
-	ratio := stats.Ratio(fresh, rs)
-	target("fresh edge sync ≤ 1.5× rsync -a", fmt.Sprintf("%s vs %s = %s", stats.Secs(fresh), stats.Secs(rs), stats.FmtRatio(ratio)), ratio <= 1.5)
+	ratio := stats.Ratio(freshMed, rsMed)
+	target("fresh edge sync ≤ 1.5× rsync -a (medians)", fmt.Sprintf("%s vs %s = %s", stats.Secs(freshMed), stats.Secs(rsMed), stats.FmtRatio(ratio)), ratio <= 1.5)
 	return b.String(), nil
 }
 
 // rsyncLoopback serves dir with an rsync daemon on a loopback port and
 // times `rsync -a` of it into an empty directory, and that copy followed
 // by `sync -f` of its filesystem.
-func rsyncLoopback(c *config, dir string) (time.Duration, time.Duration, error) {
+func rsyncLoopback(c *config, dir string, i int) (time.Duration, time.Duration, error) {
 	bin, err := exec.LookPath("rsync")
 	if err != nil {
 		return 0, 0, fmt.Errorf("rsync not found (Debian package rsync): %w", err)
@@ -392,7 +430,7 @@ func rsyncLoopback(c *config, dir string) (time.Duration, time.Duration, error) 
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	dst := filepath.Join(c.work, "rsync-copy")
+	dst := filepath.Join(c.work, fmt.Sprintf("rsync-copy-%d", i))
 	start := time.Now()
 	out, err := exec.Command(bin, "-a", "rsync://"+addr+"/tree/", dst+"/").CombinedOutput()
 	if err != nil {
