@@ -224,7 +224,7 @@ func (r *run) details(d *report.Doc) {
 				return stats.Secs(s.P50())
 			})
 			if e == engPackyard {
-				row("sync by the server's record, finished_at − started_at (median; `mirror sync` polls it, every 20 ms at first, then less often up to every 0.5 s)", func(ms []measurement) string {
+				row("sync by the server's record, finished_at − started_at (median; `mirror sync` learns the end at once: it follows the sync with `GET …/syncs/ID?wait=1s`)", func(ms []measurement) string {
 					var s stats.Samples
 					for _, m := range ms {
 						if m.server > 0 {
