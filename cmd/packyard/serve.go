@@ -240,7 +240,7 @@ func serve(ctx context.Context, cfg config.Server, logOut io.Writer) error {
 		Signer: svc.RepoSigner})
 	defer px.Close()
 	mx := mirror.New(mirror.Options{Repos: svc, Meta: db, Blobs: blobs, Log: log, Metrics: metrics,
-		HTTP: mirrorHTTPClient(), MaxFileSize: int64(cfg.MaxUploadSize)})
+		HTTP: mirrorHTTPClient(), MaxFileSize: int64(cfg.MaxUploadSize), Exclusive: strings.HasPrefix(cfg.MetaStore(), "sqlite:")})
 	mctx, stopMirrors := context.WithCancel(ctx)
 	defer stopMirrors()
 	go mx.Run(mctx)

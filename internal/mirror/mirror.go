@@ -52,6 +52,11 @@ type Options struct {
 	// Tick is how often the scheduler looks for mirrors due (30s).
 	Tick time.Duration
 	Now  func() time.Time
+	// Exclusive says this process is the only server on its metadata
+	// store (SQLite): a sync record still "running" when Run starts was
+	// left by a process that stopped during the sync, and Run marks it
+	// failed. On a shared store another node may be running it.
+	Exclusive bool
 }
 
 // Mirror runs mirror syncs, one at a time per repository.
@@ -306,6 +311,9 @@ func (m *Mirror) run(ctx context.Context, r *meta.Repo, ru *run) {
 // Run syncs every mirror with a sync_interval when it is due, until ctx
 // ends.
 func (m *Mirror) Run(ctx context.Context) {
+	if m.opts.Exclusive {
+		m.endInterrupted(ctx)
+	}
 	t := time.NewTicker(m.opts.Tick)
 	defer t.Stop()
 	for {
@@ -314,6 +322,45 @@ func (m *Mirror) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+	}
+}
+
+// endInterrupted marks failed the sync records a stopped process left
+// "running" (none of them runs here: Run has just started).
+func (m *Mirror) endInterrupted(ctx context.Context) {
+	repos, err := m.opts.Repos.ListRepos(ctx)
+	if err != nil {
+		m.opts.Log.Warn("mirror: list repositories", "err", err)
+		return
+	}
+	for i := range repos {
+		r := &repos[i]
+		if r.Kind != meta.KindMirror {
+			continue
+		}
+		recs, err := m.opts.Meta.ListSyncs(ctx, r.ID, 0)
+		if err != nil {
+			m.opts.Log.Warn("mirror: list syncs", "repo", r.Name, "err", err)
+			continue
+		}
+		for j := range recs {
+			rec := &recs[j]
+			if rec.Status != meta.SyncRunning {
+				continue
+			}
+			m.mu.Lock()
+			ru := m.running[r.Name]
+			m.mu.Unlock()
+			if ru != nil && ru.rec.ID == rec.ID {
+				continue
+			}
+			rec.Status, rec.Error, rec.FinishedAt = meta.SyncFailed, "interrupted: the server stopped before the sync ended; nothing it fetched was published", m.opts.Now().UTC()
+			if err := m.opts.Meta.PutSync(ctx, rec); err != nil {
+				m.opts.Log.Warn("mirror: close an interrupted sync record", "repo", r.Name, "sync", rec.ID, "err", err)
+				continue
+			}
+			m.opts.Log.Warn("mirror: a sync was interrupted by a stop; marked failed", "repo", r.Name, "sync", rec.ID, "started", rec.StartedAt)
 		}
 	}
 }

@@ -234,3 +234,50 @@ func TestResolveMirrors(t *testing.T) {
 		t.Errorf("a mirrorlist read as a metalink: no error")
 	}
 }
+
+// TestInterruptedSyncClosed: a sync record a stopped process left
+// "running" is marked failed when an exclusive Mirror starts running,
+// and left alone by one on a shared store (another node may run it).
+func TestInterruptedSyncClosed(t *testing.T) {
+	e := newEnv(t)
+	e.mirror(t, "crashed", map[string]any{"upstreams": []string{"http://127.0.0.1:9/"}})
+	ctx := context.Background()
+	r, err := e.svc.GetRepo(ctx, "crashed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	left := &meta.MirrorSync{RepoID: r.ID, StartedAt: time.Now().UTC().Add(-time.Hour), Status: meta.SyncRunning}
+	if err := e.db.PutSync(ctx, left); err != nil {
+		t.Fatal(err)
+	}
+	status := func() meta.MirrorSync {
+		t.Helper()
+		l, err := e.db.ListSyncs(ctx, r.ID, 0)
+		if err != nil || len(l) != 1 {
+			t.Fatalf("syncs: %+v %v", l, err)
+		}
+		return l[0]
+	}
+	for _, exclusive := range []bool{false, true} {
+		m := New(Options{Repos: e.svc, Meta: e.db, Blobs: e.blobs, Exclusive: exclusive, Tick: time.Hour})
+		rctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { m.Run(rctx); close(done) }()
+		deadline := time.Now().Add(5 * time.Second)
+		for exclusive && status().Status == meta.SyncRunning && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		if !exclusive {
+			time.Sleep(100 * time.Millisecond) // Run's first pass
+		}
+		cancel()
+		<-done
+		got := status()
+		switch {
+		case !exclusive && got.Status != meta.SyncRunning:
+			t.Errorf("a Mirror on a shared store closed another's running sync: %+v", got)
+		case exclusive && (got.Status != meta.SyncFailed || !strings.Contains(got.Error, "interrupted") || got.FinishedAt.IsZero()):
+			t.Errorf("interrupted sync after an exclusive start: %+v", got)
+		}
+	}
+}
