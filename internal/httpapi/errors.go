@@ -36,6 +36,8 @@ func statusOf(err error) (int, string) {
 		return http.StatusConflict, "exists"
 	case errors.Is(err, mirror.ErrNotMirror):
 		return http.StatusBadRequest, "not_mirror"
+	case errors.Is(err, mirror.ErrBusy):
+		return http.StatusConflict, "busy"
 	case errors.Is(err, repo.ErrRepoExists):
 		return http.StatusConflict, "exists"
 	case errors.Is(err, repo.ErrConflict):

@@ -501,6 +501,15 @@ type PublishLocker interface {
 	LockPublish(ctx context.Context, repoID int64) (unlock func(), err error)
 }
 
+// SyncLocker is implemented by stores shared by several machines: it
+// keeps two nodes from syncing the same mirror at once.
+type SyncLocker interface {
+	// TryLockSync takes the mirror-sync lock of the repository, without
+	// waiting: ok is false when another process holds it. The returned
+	// function releases it; the lock is also lost with its connection.
+	TryLockSync(ctx context.Context, repoID int64) (unlock func(), ok bool, err error)
+}
+
 // CopyTables lists, parents first, the tables a TableCopier copies. Both
 // backends keep the same tables and columns, holding only integers, text
 // and bytes, so that rows move between them unchanged.

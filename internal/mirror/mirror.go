@@ -27,6 +27,10 @@ import (
 // ErrNotMirror is a sync asked of a repository that is not a mirror.
 var ErrNotMirror = errors.New("not a mirror repository")
 
+// ErrBusy is a sync asked of a mirror that another node of a cluster is
+// syncing.
+var ErrBusy = errors.New("another node is syncing this mirror")
+
 // Metrics receives the outcome of every sync.
 type Metrics interface {
 	MirrorSync(repo, status string, took time.Duration, st Stats)
@@ -56,6 +60,8 @@ type Options struct {
 	// store (SQLite): a sync record still "running" when Run starts was
 	// left by a process that stopped during the sync, and Run marks it
 	// failed. On a shared store another node may be running it.
+	// On a store that implements meta.SyncLocker, Run finds those records
+	// by their free lock, on every pass.
 	Exclusive bool
 }
 
@@ -71,6 +77,8 @@ type run struct {
 	rec  meta.MirrorSync
 	prog *Progress
 	done chan struct{}
+	// unlock releases the cluster-wide sync lock (nil without one).
+	unlock func()
 }
 
 // atomicInt is a counter shared by a sync's workers.
@@ -220,7 +228,24 @@ func (m *Mirror) Start(ctx context.Context, name string) (*meta.MirrorSync, <-ch
 		return &rec, ru.done, nil
 	}
 	ru := &run{rec: meta.MirrorSync{RepoID: r.ID, StartedAt: m.opts.Now().UTC(), Status: meta.SyncRunning}, prog: &Progress{Phase: "starting", since: time.Now()}, done: make(chan struct{})}
+	if l, ok := m.opts.Meta.(meta.SyncLocker); ok {
+		// On a shared store, one node syncs a mirror at a time: the lock
+		// is taken before the record is written and released after its
+		// outcome is, so a "running" record whose lock is free was left
+		// by a node that stopped.
+		unlock, got, err := l.TryLockSync(ctx, r.ID)
+		if err != nil {
+			return nil, nil, err
+		}
+		if !got {
+			return nil, nil, fmt.Errorf("%w: %q (ask again once it has finished)", ErrBusy, name)
+		}
+		ru.unlock = unlock
+	}
 	if err := m.opts.Meta.PutSync(ctx, &ru.rec); err != nil {
+		if ru.unlock != nil {
+			ru.unlock()
+		}
 		return nil, nil, fmt.Errorf("record the sync: %w", err)
 	}
 	m.running[name] = ru
@@ -305,18 +330,25 @@ func (m *Mirror) run(ctx context.Context, r *meta.Repo, ru *run) {
 	m.mu.Lock()
 	delete(m.running, r.Name)
 	m.mu.Unlock()
+	if ru.unlock != nil {
+		ru.unlock()
+	}
 	close(ru.done)
 }
 
 // Run syncs every mirror with a sync_interval when it is due, until ctx
 // ends.
 func (m *Mirror) Run(ctx context.Context) {
-	if m.opts.Exclusive {
+	_, shared := m.opts.Meta.(meta.SyncLocker)
+	if m.opts.Exclusive && !shared {
 		m.endInterrupted(ctx)
 	}
 	t := time.NewTicker(m.opts.Tick)
 	defer t.Stop()
 	for {
+		if shared {
+			m.endInterrupted(ctx)
+		}
 		m.due(ctx)
 		select {
 		case <-ctx.Done():
@@ -327,8 +359,11 @@ func (m *Mirror) Run(ctx context.Context) {
 }
 
 // endInterrupted marks failed the sync records a stopped process left
-// "running" (none of them runs here: Run has just started).
+// "running": on an exclusive store every such record that this process
+// does not run (Run has just started), on a shared one those whose sync
+// lock is free.
 func (m *Mirror) endInterrupted(ctx context.Context) {
+	locker, _ := m.opts.Meta.(meta.SyncLocker)
 	repos, err := m.opts.Repos.ListRepos(ctx)
 	if err != nil {
 		m.opts.Log.Warn("mirror: list repositories", "err", err)
@@ -339,7 +374,8 @@ func (m *Mirror) endInterrupted(ctx context.Context) {
 		if r.Kind != meta.KindMirror {
 			continue
 		}
-		recs, err := m.opts.Meta.ListSyncs(ctx, r.ID, 0)
+		// A running record is among the newest.
+		recs, err := m.opts.Meta.ListSyncs(ctx, r.ID, 4)
 		if err != nil {
 			m.opts.Log.Warn("mirror: list syncs", "repo", r.Name, "err", err)
 			continue
@@ -355,14 +391,28 @@ func (m *Mirror) endInterrupted(ctx context.Context) {
 			if ru != nil && ru.rec.ID == rec.ID {
 				continue
 			}
-			rec.Status, rec.Error, rec.FinishedAt = meta.SyncFailed, "interrupted: the server stopped before the sync ended; nothing it fetched was published", m.opts.Now().UTC()
-			if err := m.opts.Meta.PutSync(ctx, rec); err != nil {
-				m.opts.Log.Warn("mirror: close an interrupted sync record", "repo", r.Name, "sync", rec.ID, "err", err)
-				continue
-			}
-			m.opts.Log.Warn("mirror: a sync was interrupted by a stop; marked failed", "repo", r.Name, "sync", rec.ID, "started", rec.StartedAt)
+			m.closeStale(ctx, r, rec, locker)
 		}
 	}
+}
+
+// closeStale marks failed a running record no process runs: with a
+// locker, only if the mirror's sync lock is free, and while holding it so
+// that no sync starts meanwhile.
+func (m *Mirror) closeStale(ctx context.Context, r *meta.Repo, rec *meta.MirrorSync, locker meta.SyncLocker) {
+	if locker != nil {
+		unlock, free, err := locker.TryLockSync(ctx, r.ID)
+		if err != nil || !free {
+			return // running on another node (or not known)
+		}
+		defer unlock()
+	}
+	rec.Status, rec.Error, rec.FinishedAt = meta.SyncFailed, "interrupted: the server stopped before the sync ended; nothing it fetched was published", m.opts.Now().UTC()
+	if err := m.opts.Meta.PutSync(ctx, rec); err != nil {
+		m.opts.Log.Warn("mirror: close an interrupted sync record", "repo", r.Name, "sync", rec.ID, "err", err)
+		return
+	}
+	m.opts.Log.Warn("mirror: a sync was interrupted by a stop; marked failed", "repo", r.Name, "sync", rec.ID, "started", rec.StartedAt)
 }
 
 func (m *Mirror) due(ctx context.Context) {
@@ -387,7 +437,9 @@ func (m *Mirror) due(ctx context.Context) {
 		if err != nil || (len(last) > 0 && m.opts.Now().Sub(last[0].StartedAt) < every) {
 			continue
 		}
-		if _, _, err := m.Start(ctx, r.Name); err != nil {
+		if _, _, err := m.Start(ctx, r.Name); errors.Is(err, ErrBusy) {
+			m.opts.Log.Debug("scheduled mirror sync: another node runs it", "repo", r.Name)
+		} else if err != nil {
 			m.opts.Log.Warn("scheduled mirror sync", "repo", r.Name, "err", err)
 		}
 	}

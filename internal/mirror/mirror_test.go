@@ -281,3 +281,70 @@ func TestInterruptedSyncClosed(t *testing.T) {
 		}
 	}
 }
+
+// lockStore adds a SyncLocker to the SQLite store, as a shared store
+// (PostgreSQL) has; held marks locks another node holds.
+type lockStore struct {
+	*sqlite.Store
+	mu    sync.Mutex
+	held  map[int64]bool
+	taken int
+}
+
+func (l *lockStore) TryLockSync(_ context.Context, id int64) (func(), bool, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.held[id] {
+		return nil, false, nil
+	}
+	l.held[id] = true
+	l.taken++
+	return func() { l.mu.Lock(); delete(l.held, id); l.mu.Unlock() }, true, nil
+}
+
+// TestSyncLockShared: on a shared store a mirror another node is syncing
+// is refused with ErrBusy and no record; a running record whose lock is
+// free is closed as interrupted, one whose lock is held is not; a sync
+// holds the lock until its outcome is recorded.
+func TestSyncLockShared(t *testing.T) {
+	e := newEnv(t)
+	e.mirror(t, "shared", map[string]any{"upstreams": []string{"http://127.0.0.1:9/"}})
+	ctx := context.Background()
+	r, err := e.svc.GetRepo(ctx, "shared")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ls := &lockStore{Store: e.db, held: map[int64]bool{r.ID: true}}
+	m := New(Options{Repos: e.svc, Meta: ls, Blobs: e.blobs, Backoff: time.Millisecond, Tick: time.Hour})
+	if _, _, err := m.Start(ctx, "shared"); !errors.Is(err, ErrBusy) || !strings.Contains(err.Error(), "shared") {
+		t.Fatalf("Start while another node syncs: %v, want ErrBusy naming the mirror", err)
+	}
+	if l, _ := e.db.ListSyncs(ctx, r.ID, 0); len(l) != 0 {
+		t.Fatalf("a refused sync left records: %+v", l)
+	}
+	stale := &meta.MirrorSync{RepoID: r.ID, StartedAt: time.Now().UTC(), Status: meta.SyncRunning}
+	if err := e.db.PutSync(ctx, stale); err != nil {
+		t.Fatal(err)
+	}
+	m.endInterrupted(ctx)
+	if l, _ := e.db.ListSyncs(ctx, r.ID, 0); len(l) != 1 || l[0].Status != meta.SyncRunning {
+		t.Fatalf("a sync another node holds the lock of was closed: %+v", l)
+	}
+	ls.mu.Lock()
+	delete(ls.held, r.ID)
+	ls.mu.Unlock()
+	m.endInterrupted(ctx)
+	if l, _ := e.db.ListSyncs(ctx, r.ID, 0); len(l) != 1 || l[0].Status != meta.SyncFailed || !strings.Contains(l[0].Error, "interrupted") {
+		t.Fatalf("a running record with a free lock after endInterrupted: %+v", l)
+	}
+	rec, err := m.Sync(ctx, "shared")
+	if err != nil || rec.Status != meta.SyncFailed {
+		t.Fatalf("sync against a closed port: %+v %v", rec, err)
+	}
+	ls.mu.Lock()
+	held, taken := ls.held[r.ID], ls.taken
+	ls.mu.Unlock()
+	if held || taken != 2 {
+		t.Errorf("after the sync: lock held %v, taken %d times (want released, 2)", held, taken)
+	}
+}

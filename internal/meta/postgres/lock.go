@@ -49,7 +49,7 @@ func (s *Store) LockPublish(ctx context.Context, repoID int64) (unlock func(), e
 	}
 	s.held[conn] = true
 	s.heldMu.Unlock()
-	return func() { s.unlockPublish(conn, id) }, nil
+	return func() { s.unlock(conn, lockClassPublish, id) }, nil
 }
 
 // lockErr describes a failed LockPublish: by the end of ctx if it ended
@@ -61,9 +61,9 @@ func (s *Store) lockErr(ctx context.Context, repoID int64, err error) error {
 	return fmt.Errorf("lock publishing of repository %d: %w", repoID, dbErr(err))
 }
 
-// unlockPublish releases a publish lock, once: later calls, and calls after
-// Close released it, do nothing.
-func (s *Store) unlockPublish(conn *pgxpool.Conn, id int32) {
+// unlock releases a session-level advisory lock, once: later calls, and
+// calls after Close released it, do nothing.
+func (s *Store) unlock(conn *pgxpool.Conn, class, id int32) {
 	s.heldMu.Lock()
 	held := s.held[conn]
 	delete(s.held, conn)
@@ -74,6 +74,36 @@ func (s *Store) unlockPublish(conn *pgxpool.Conn, id int32) {
 	ctx, cancel := context.WithTimeout(context.Background(), pingTimeout)
 	defer cancel()
 	var released bool
-	err := conn.QueryRow(ctx, `SELECT pg_advisory_unlock($1, $2)`, lockClassPublish, id).Scan(&released)
+	err := conn.QueryRow(ctx, `SELECT pg_advisory_unlock($1, $2)`, class, id).Scan(&released)
 	release(conn, err == nil && released)
+}
+
+// TryLockSync takes the mirror-sync lock of the repository if it is free,
+// without waiting: ok is false when another session (another node's sync)
+// holds it. Like LockPublish it is a session-level advisory lock on a
+// connection of the lock pool, released by the returned function or with
+// the session.
+func (s *Store) TryLockSync(ctx context.Context, repoID int64) (unlock func(), ok bool, err error) {
+	id := publishLockID(repoID)
+	conn, err := s.locks.Acquire(ctx)
+	if err != nil {
+		return nil, false, fmt.Errorf("lock the sync of repository %d: %w", repoID, dbErr(err))
+	}
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, $2)`, lockClassSync, id).Scan(&ok); err != nil {
+		release(conn, false)
+		return nil, false, fmt.Errorf("lock the sync of repository %d: %w", repoID, dbErr(err))
+	}
+	if !ok {
+		release(conn, true)
+		return nil, false, nil
+	}
+	s.heldMu.Lock()
+	if s.closing.Err() != nil {
+		s.heldMu.Unlock()
+		release(conn, false)
+		return nil, false, fmt.Errorf("lock the sync of repository %d: %w", repoID, errClosed)
+	}
+	s.held[conn] = true
+	s.heldMu.Unlock()
+	return func() { s.unlock(conn, lockClassSync, id) }, true, nil
 }

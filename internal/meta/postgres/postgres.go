@@ -69,6 +69,7 @@ var (
 	_ meta.Store         = (*Store)(nil)
 	_ meta.EventWatcher  = (*Store)(nil)
 	_ meta.PublishLocker = (*Store)(nil)
+	_ meta.SyncLocker    = (*Store)(nil)
 )
 
 // Advisory lock classes: the first key of the two-key advisory locks the
@@ -84,6 +85,9 @@ const (
 	// lockClassPublish, with an id derived from the repository ID, is held
 	// (session level) by LockPublish.
 	lockClassPublish int32 = 0x70797000
+	// lockClassSync, with an id derived from the repository ID, is held
+	// (session level) by TryLockSync for the length of a mirror sync.
+	lockClassSync int32 = 0x70797300
 )
 
 // notifyChannel is the channel of pg_notify that event-appending

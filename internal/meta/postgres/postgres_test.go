@@ -926,3 +926,46 @@ func BenchmarkAddPackageParallel(b *testing.B) {
 		}
 	})
 }
+
+// TestTryLockSync: the mirror-sync lock is taken without waiting, by one
+// store (node) at a time, per repository, apart from the publish lock;
+// released by unlock or with the store.
+func TestTryLockSync(t *testing.T) {
+	ctx := t.Context()
+	dsn := testengine.Postgres(t)
+	a, b := open(t, dsn), open(t, dsn)
+	unlockA, ok, err := a.TryLockSync(ctx, 7)
+	if err != nil || !ok {
+		t.Fatalf("first TryLockSync: %v %v", ok, err)
+	}
+	if _, ok, err := b.TryLockSync(ctx, 7); err != nil || ok {
+		t.Fatalf("TryLockSync while another store holds it: %v %v, want false", ok, err)
+	}
+	unlock8, ok, err := b.TryLockSync(ctx, 8)
+	if err != nil || !ok {
+		t.Fatalf("TryLockSync of another repository: %v %v", ok, err)
+	}
+	unlock8()
+	unlockP, err := b.LockPublish(ctx, 7)
+	if err != nil {
+		t.Fatalf("the publish lock of a repository being synced: %v", err)
+	}
+	unlockP()
+	unlockA()
+	unlockA() // a second call does nothing
+	unlockB, ok, err := b.TryLockSync(ctx, 7)
+	if err != nil || !ok {
+		t.Fatalf("TryLockSync after unlock: %v %v", ok, err)
+	}
+	// Closing the store releases it with the session.
+	b.Close()
+	unlock, ok, err := a.TryLockSync(ctx, 7)
+	if err != nil || !ok {
+		t.Fatalf("TryLockSync after the holder closed: %v %v", ok, err)
+	}
+	unlock()
+	unlockB() // after Close: does nothing
+	if n := a.locks.Stat().AcquiredConns(); n != 0 {
+		t.Errorf("%d lock connections still acquired after every unlock", n)
+	}
+}
