@@ -419,6 +419,11 @@ type MirrorStore interface {
 	// LastGoodSync returns the repository's newest (highest ID) record
 	// with Status SyncOK, or ErrNotFound.
 	LastGoodSync(ctx context.Context, repoID int64) (*MirrorSync, error)
+	// PruneSyncs deletes a repository's sync records but the newest keep
+	// (keep ≥ 1), never a running one nor the newest ok one (the
+	// publisher of a mirror publishes up to its Seq), and returns how
+	// many it deleted.
+	PruneSyncs(ctx context.Context, repoID int64, keep int) (int, error)
 }
 
 // Snapshot freezes one generation of a repository under a name. Snapshots

@@ -182,6 +182,10 @@ type Stats struct {
 	PhaseSeconds map[string]float64 `json:"phase_seconds,omitempty"`
 }
 
+// keepSyncs is how many sync records a mirror keeps (besides its last
+// good one): a mirror synced every 15 minutes keeps a day of them.
+const keepSyncs = 100
+
 // maxFailures bounds the messages a record keeps.
 const maxFailures = 20
 
@@ -325,6 +329,9 @@ func (m *Mirror) run(ctx context.Context, r *meta.Repo, ru *run) {
 	rec.Stats, _ = json.Marshal(st)
 	if err := m.opts.Meta.PutSync(ctx, rec); err != nil {
 		m.opts.Log.Error("record mirror sync", "repo", r.Name, "err", err)
+	}
+	if _, err := m.opts.Meta.PruneSyncs(ctx, r.ID, keepSyncs); err != nil {
+		m.opts.Log.Warn("prune mirror sync records", "repo", r.Name, "err", err)
 	}
 	m.opts.Metrics.MirrorSync(r.Name, status, m.opts.Now().Sub(start), st)
 	m.mu.Lock()

@@ -348,3 +348,32 @@ func TestSyncLockShared(t *testing.T) {
 		t.Errorf("after the sync: lock held %v, taken %d times (want released, 2)", held, taken)
 	}
 }
+
+// TestSyncRecordsPruned: a sync leaves at most keepSyncs records.
+func TestSyncRecordsPruned(t *testing.T) {
+	e := newEnv(t)
+	e.mirror(t, "old", map[string]any{"upstreams": []string{"http://127.0.0.1:9/"}})
+	ctx := context.Background()
+	r, err := e.svc.GetRepo(ctx, "old")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range keepSyncs + 20 {
+		rec := &meta.MirrorSync{RepoID: r.ID, StartedAt: time.Now().UTC(), FinishedAt: time.Now().UTC(), Status: meta.SyncFailed, Error: "503"}
+		if err := e.db.PutSync(ctx, rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := New(Options{Repos: e.svc, Meta: e.db, Blobs: e.blobs, Backoff: time.Millisecond})
+	rec, err := m.Sync(ctx, "old")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := e.db.ListSyncs(ctx, r.ID, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(l) != keepSyncs || l[0].ID != rec.ID {
+		t.Errorf("%d records after a sync (newest %d), want %d with the sync's (%d) first", len(l), l[0].ID, keepSyncs, rec.ID)
+	}
+}

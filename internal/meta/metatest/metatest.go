@@ -60,6 +60,7 @@ func Run(t *testing.T, newStore func(t *testing.T) meta.Store) {
 		{"DeleteRepoCascades", testDeleteRepoCascades},
 		{"ProxyFiles", testProxyFiles},
 		{"MirrorSyncs", testMirrorSyncs},
+		{"PruneSyncs", testPruneSyncs},
 		{"Snapshots", testSnapshots},
 		{"DeleteRepoDropsSyncsAndSnapshots", testDeleteRepoDropsSyncsAndSnapshots},
 	}

@@ -154,3 +154,56 @@ func testMirrorSyncs(t *testing.T, s meta.Store) {
 		t.Errorf("ListSyncs of another repository after refused calls = %+v, want none", list)
 	}
 }
+
+// testPruneSyncs: PruneSyncs keeps the newest records, any running one
+// and the newest ok one (whatever their age), and only the repository's.
+func testPruneSyncs(t *testing.T, s meta.Store) {
+	ctx := t.Context()
+	r := &meta.Repo{Name: "mirror", Format: meta.FormatRPM, Kind: meta.KindMirror, Config: []byte(`{"upstreams":["http://example.com/"]}`)}
+	if err := s.CreateRepo(ctx, r); err != nil {
+		t.Fatalf("CreateRepo: %v", err)
+	}
+	other := &meta.Repo{Name: "other-mirror", Format: meta.FormatRPM, Kind: meta.KindMirror, Config: []byte(`{"upstreams":["http://example.com/"]}`)}
+	if err := s.CreateRepo(ctx, other); err != nil {
+		t.Fatalf("CreateRepo: %v", err)
+	}
+	t0 := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
+	// Oldest first: a stale running record, the last good sync, then
+	// eight failed ones.
+	stale := meta.MirrorSync{RepoID: r.ID, StartedAt: t0, Status: meta.SyncRunning}
+	putSync(t, s, &stale)
+	good := meta.MirrorSync{RepoID: r.ID, StartedAt: t0.Add(time.Hour), FinishedAt: t0.Add(2 * time.Hour), Status: meta.SyncOK, Seq: 7, Generation: 2}
+	putSync(t, s, &good)
+	var failed []meta.MirrorSync
+	for i := range 8 {
+		f := meta.MirrorSync{RepoID: r.ID, StartedAt: t0.Add(time.Duration(3+i) * time.Hour), FinishedAt: t0.Add(time.Duration(3+i) * time.Hour), Status: meta.SyncFailed, Error: "503"}
+		putSync(t, s, &f)
+		failed = append(failed, f)
+	}
+	kept := meta.MirrorSync{RepoID: other.ID, StartedAt: t0, FinishedAt: t0, Status: meta.SyncFailed, Error: "503"}
+	putSync(t, s, &kept)
+	if _, err := s.PruneSyncs(ctx, r.ID, 0); err == nil {
+		t.Error("PruneSyncs keeping 0 records was accepted")
+	}
+	if n, err := s.PruneSyncs(ctx, r.ID, 20); err != nil || n != 0 {
+		t.Errorf("PruneSyncs with fewer records than kept = %d, %v; want 0", n, err)
+	}
+	n, err := s.PruneSyncs(ctx, r.ID, 3)
+	if err != nil || n != 5 {
+		t.Fatalf("PruneSyncs(keep 3) = %d, %v; want 5 deleted", n, err)
+	}
+	got, err := s.ListSyncs(ctx, r.ID, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameSyncs(t, "ListSyncs after PruneSyncs(keep 3)", got, failed[7], failed[6], failed[5], good, stale)
+	if g, err := s.LastGoodSync(ctx, r.ID); err != nil || g.ID != good.ID {
+		t.Errorf("LastGoodSync after pruning = %+v, %v; want %d", g, err, good.ID)
+	}
+	if l, err := s.ListSyncs(ctx, other.ID, 0); err != nil || len(l) != 1 {
+		t.Errorf("another repository's records after pruning: %+v, %v", l, err)
+	}
+	if n, err := s.PruneSyncs(ctx, r.ID, 3); err != nil || n != 0 {
+		t.Errorf("second PruneSyncs(keep 3) = %d, %v; want 0", n, err)
+	}
+}

@@ -81,6 +81,29 @@ func (s *Store) ListSyncs(ctx context.Context, repoID int64, limit int) ([]meta.
 	return out, nil
 }
 
+// PruneSyncs deletes the repository's sync records but the newest keep,
+// the running ones and the newest ok one.
+func (s *Store) PruneSyncs(ctx context.Context, repoID int64, keep int) (int, error) {
+	if keep < 1 {
+		return 0, fmt.Errorf("prune syncs of repository %d: keep %d: at least one record is kept", repoID, keep)
+	}
+	var n int64
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM mirror_syncs WHERE repo_id = $1 AND status <> $3
+			AND id < (SELECT id FROM mirror_syncs WHERE repo_id = $1 ORDER BY id DESC LIMIT 1 OFFSET $2)
+			AND id <> COALESCE((SELECT MAX(id) FROM mirror_syncs WHERE repo_id = $1 AND status = $4), 0)`, repoID, keep-1, meta.SyncRunning, meta.SyncOK)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("prune syncs of repository %d: %w", repoID, err)
+	}
+	return int(n), nil
+}
+
 // LastGoodSync returns the repository's newest ok sync record.
 func (s *Store) LastGoodSync(ctx context.Context, repoID int64) (*meta.MirrorSync, error) {
 	ms, err := scanSync(s.r.QueryRowContext(ctx, `SELECT `+syncColumns+` FROM mirror_syncs
