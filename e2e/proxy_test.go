@@ -584,7 +584,80 @@ func TestProxyUnion(t *testing.T) {
 		t.Errorf("merged primary names %v, want proxy-pruned and proxy-kept", names)
 	}
 	// A passthrough-only format refuses union mode with a clear message.
-	if _, errOut, code := s.cli(t, "repo", "create", "debu", "--format", "deb", "--kind", "proxy", "--mode", "union", "--upstream", ngx.URL); code == 0 || !strings.Contains(errOut, "union") {
-		t.Errorf("union deb proxy: exit %d %s", code, errOut)
+	if _, errOut, code := s.cli(t, "repo", "create", "archu", "--format", "arch", "--kind", "proxy", "--mode", "union", "--upstream", ngx.URL); code == 0 || !strings.Contains(errOut, "union") {
+		t.Errorf("union arch proxy: exit %d %s", code, errOut)
+	}
+}
+
+// TestProxyUnionAPT: real apt, trusting only packyard's key, installs
+// through a union deb proxy; the upstream prunes a package (pool file
+// removed, indexes regenerated and signed again): a fresh apt still finds
+// it in the proxy's Packages and downloads it from the cache, next to the
+// upstream's current packages.
+func TestProxyUnionAPT(t *testing.T) {
+	t.Parallel()
+	key, err := sign.Generate("Upstream Archive", "archive@example.com", "", time.Now().Add(-time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := sign.NewSigner(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept := buildDeb(t, "union-kept", "1.0-1", "amd64", nil)
+	pruned := buildDeb(t, "union-pruned", "1.0-1", "all", nil)
+	up := t.TempDir()
+	debUpstream(t, up, signer, kept, pruned)
+	ngx := testengine.StartNginx(t, up, testengine.NginxOptions{})
+	s := startServer(t, t.TempDir())
+	s.mustCLI(t, "repo", "create", "debian", "--format", "deb", "--kind", "proxy", "--mode", "union",
+		"--upstream", ngx.URL, "--max-age", "1s")
+	// The merged distribution is signed by packyard's key, served beside it.
+	s.get(t, "/debian/dists/stable/InRelease")
+	pk := s.get(t, "/debian/key.gpg")
+	a := newAptRoot(t)
+	a.source(t, "union.list", "deb [signed-by="+a.key(t, "packyard", pk)+"] "+s.url+"/debian/ stable main\n")
+	a.mustUpdate(t)
+	a.download(t, pruned)
+
+	// The upstream prunes the package.
+	if err := os.Remove(filepath.Join(up, "pool", "main", pruned.file)); err != nil {
+		t.Fatal(err)
+	}
+	debUpstream(t, up, signer, kept)
+	if code := ngx.Get(t, "/pool/main/"+pruned.file); code != http.StatusNotFound {
+		t.Fatalf("the upstream still serves the pruned package: %d", code)
+	}
+	time.Sleep(1100 * time.Millisecond) // past max-age
+	before := ngx.Requests(t, "/dists/stable/InRelease")
+	b := newAptRoot(t)
+	b.source(t, "union.list", "deb [signed-by="+b.key(t, "packyard", pk)+"] "+s.url+"/debian/ stable main\n")
+	b.mustUpdate(t)
+	if ngx.Requests(t, "/dists/stable/InRelease") <= before {
+		t.Error("the upstream's new InRelease was never fetched")
+	}
+	out, errOut, code := b.apt(t, "", "apt-get", "install", "-s", "-y", "union-pruned", "union-kept")
+	if code != 0 || !strings.Contains(out, "Inst union-pruned") || !strings.Contains(out, "Inst union-kept") {
+		t.Fatalf("apt-get install -s of a package pruned upstream: exit %d\n%s\n%s", code, out, errOut)
+	}
+	b.download(t, pruned)
+	b.download(t, kept)
+	// The proxy's Packages names both, the upstream's only one; an apt
+	// trusting only the upstream's key refuses the re-signed metadata.
+	merged := string(s.get(t, "/debian/dists/stable/main/binary-amd64/Packages"))
+	if !strings.Contains(merged, "Package: union-pruned\n") || !strings.Contains(merged, "Package: union-kept\n") {
+		t.Errorf("merged Packages:\n%s", merged)
+	}
+	if code := ngx.Get(t, "/dists/stable/main/binary-amd64/Packages"); code != http.StatusOK {
+		t.Fatalf("upstream Packages: %d", code)
+	}
+	pub, err := key.BinaryPublic()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newAptRoot(t)
+	c.source(t, "union.list", "deb [signed-by="+c.key(t, "upstream", pub)+"] "+s.url+"/debian/ stable main\n")
+	if _, errOut, code := c.apt(t, "", "apt-get", "update"); code == 0 && !strings.Contains(errOut, "NO_PUBKEY") && !strings.Contains(errOut, "not signed") {
+		t.Errorf("apt trusting only the upstream key accepted the union's metadata: %s", errOut)
 	}
 }

@@ -175,7 +175,7 @@ func (p *Proxy) runFlight(rc *repoConfig, fl *flight, spec fetchSpec) {
 	if err == nil && spec.record {
 		now := p.now()
 		frags := ""
-		if rc.union && strings.HasSuffix(spec.path, ".rpm") {
+		if rc.union && (strings.HasSuffix(spec.path, ".rpm") || strings.HasSuffix(spec.path, ".deb")) {
 			// Union metadata keeps naming the package after the upstream
 			// drops it: its index entries are rendered now, once.
 			var ferr error

@@ -214,7 +214,8 @@ func (p *Proxy) fetchGroup(ctx context.Context, rc *repoConfig, up source, cls c
 	}
 	var recs []meta.ProxyFile
 	for _, nf := range named {
-		cur, err := p.meta.GetProxyFile(ctx, rc.repo.ID, nf.path)
+		recAt := rc.indexRecPath(nf.path)
+		cur, err := p.meta.GetProxyFile(ctx, rc.repo.ID, recAt)
 		if err == nil && cur.Digest == nf.sha256 {
 			continue
 		}
@@ -224,7 +225,7 @@ func (p *Proxy) fetchGroup(ctx context.Context, rc *repoConfig, up source, cls c
 		if _, err := p.blobs.Stat(ctx, blob.Digest(nf.sha256)); err == nil {
 			// The bytes are stored already (an earlier version of the
 			// index, another path of the same content).
-			recs = append(recs, meta.ProxyFile{Path: nf.path, Digest: nf.sha256, Size: nf.size,
+			recs = append(recs, meta.ProxyFile{Path: recAt, Digest: nf.sha256, Size: nf.size,
 				ContentType: contentTypeOf(nf.path), Source: up.base, FetchedAt: now, UsedAt: now})
 			continue
 		}
@@ -235,7 +236,7 @@ func (p *Proxy) fetchGroup(ctx context.Context, rc *repoConfig, up source, cls c
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s names %s: %w", cls.group, nf.path, err)
 		}
-		recs = append(recs, meta.ProxyFile{Path: nf.path, Digest: res.Digest, Size: res.Size, ContentType: res.ContentType,
+		recs = append(recs, meta.ProxyFile{Path: recAt, Digest: res.Digest, Size: res.Size, ContentType: res.ContentType,
 			ETag: res.ETag, LastModified: res.LastModified, Source: res.Source, FetchedAt: now, UsedAt: now})
 	}
 	// The pointer last: in one transaction anyway, but in this order a

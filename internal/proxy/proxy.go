@@ -228,7 +228,7 @@ type Config struct {
 	// pause in a body (default 30 seconds).
 	Timeout time.Duration
 	// Union serves the upstream's metadata merged with every package the
-	// cache ever stored, signed with the repository's keys (rpm).
+	// cache ever stored, signed with the repository's keys (rpm, deb).
 	Union bool
 	// MaxSize caps the bytes of cached package files (0: no cap); past it
 	// the least recently served are evicted.
@@ -258,8 +258,18 @@ func (rc *repoConfig) recPath(member string) string {
 	return member
 }
 
+// indexRecPath is where the record of an index file a pointer names is
+// kept: a union deb repository serves its own Packages at the upstream's
+// paths (rpm index files have names of their own).
+func (rc *repoConfig) indexRecPath(p string) string {
+	if rc.union && rc.repo.Format == meta.FormatDeb {
+		return upstreamPrefix + p
+	}
+	return p
+}
+
 func newRepoConfig(r *meta.Repo, c Config) *repoConfig {
-	rc := &repoConfig{repo: r, maxAge: c.MaxAge, timeout: c.Timeout, union: c.Union && r.Format == meta.FormatRPM, maxSize: c.MaxSize}
+	rc := &repoConfig{repo: r, maxAge: c.MaxAge, timeout: c.Timeout, union: c.Union && (r.Format == meta.FormatRPM || r.Format == meta.FormatDeb), maxSize: c.MaxSize}
 	if rc.maxAge <= 0 {
 		rc.maxAge = 5 * time.Minute
 	}

@@ -20,7 +20,7 @@ import (
 	"github.com/packyard/packyard/internal/meta"
 )
 
-// Union mode (rpm). The cache keeps, for every package it stores, the
+// Union mode (rpm; deb in union_deb.go). The cache keeps, for every package it stores, the
 // package's primary, filelists and other entries, rendered once when the
 // package arrives (meta.ProxyFile.Fragments). The repodata it serves is the
 // upstream's current repodata with the entries of every cached package the
@@ -58,18 +58,25 @@ func (p *Proxy) renderFragments(rc *repoConfig, pth string, res *fetched) (strin
 		return "", err
 	}
 	defer rd.Close()
-	pk, err := f.Parse(rd, path.Base(pth), nil)
-	if err != nil {
-		return "", err
-	}
-	pk.Path = pth
-	frags, err := f.Render(pk, format.FileInfo{SHA256: res.Digest, Size: res.Size, Time: p.now()})
-	if err != nil {
-		return "", err
-	}
+	fi := format.FileInfo{SHA256: res.Digest, Size: res.Size, Time: p.now()}
 	keep := map[string][]byte{}
-	for _, s := range unionStreams {
-		keep[s.name] = frags[s.name]
+	if rc.repo.Format == meta.FormatDeb {
+		if keep, err = debFragments(f, rd, pth, fi); err != nil {
+			return "", err
+		}
+	} else {
+		pk, err := f.Parse(rd, path.Base(pth), nil)
+		if err != nil {
+			return "", err
+		}
+		pk.Path = pth
+		frags, err := f.Render(pk, fi)
+		if err != nil {
+			return "", err
+		}
+		for _, s := range unionStreams {
+			keep[s.name] = frags[s.name]
+		}
 	}
 	b, err := json.Marshal(keep)
 	if err != nil {
@@ -86,6 +93,10 @@ func (p *Proxy) renderFragments(rc *repoConfig, pth string, res *fetched) (strin
 // built from the upstream's current repomd.xml.
 func (p *Proxy) ensureUnion(ctx context.Context, rc *repoConfig, cls class) error {
 	up, err := p.meta.GetProxyFile(ctx, rc.repo.ID, rc.recPath(cls.group))
+	if errors.Is(err, meta.ErrNotFound) && rc.repo.Format == meta.FormatDeb {
+		// An APT upstream without InRelease: its Release.
+		up, err = p.meta.GetProxyFile(ctx, rc.repo.ID, rc.recPath(cls.members[1]))
+	}
 	if errors.Is(err, meta.ErrNotFound) {
 		return fmt.Errorf("%w: the upstream has no %s", ErrNotFound, cls.group)
 	}
@@ -150,15 +161,12 @@ type repomdData struct {
 func (p *Proxy) buildUnion(rc *repoConfig, cls class, up *meta.ProxyFile) error {
 	ctx, cancel := context.WithTimeout(p.ctx, groupTimeout)
 	defer cancel()
-	if p.signer == nil {
-		return errors.New("union mode needs the repository's signing keys")
+	if rc.repo.Format == meta.FormatDeb {
+		return p.buildUnionDeb(ctx, rc, cls, up)
 	}
-	sg, pub, err := p.signer(rc.repo)
+	sg, pub, err := p.unionSigner(rc)
 	if err != nil {
-		return fmt.Errorf("signing keys: %w", err)
-	}
-	if sg == nil {
-		return errors.New("union mode needs a signing key: the repository has none")
+		return err
 	}
 	b, err := p.readBlob(ctx, up.Digest, maxParse)
 	if err != nil {
@@ -275,6 +283,21 @@ func (p *Proxy) buildUnion(rc *repoConfig, cls class, up *meta.ProxyFile) error 
 	}
 	p.log.Info("union metadata built", "repo", rc.repo.Name, "path", cls.group, "cached_packages", len(cached), "kept_beyond_upstream", kept)
 	return nil
+}
+
+// unionSigner returns the repository's signer and armored public keys.
+func (p *Proxy) unionSigner(rc *repoConfig) (format.Signer, []byte, error) {
+	if p.signer == nil {
+		return nil, nil, errors.New("union mode needs the repository's signing keys")
+	}
+	sg, pub, err := p.signer(rc.repo)
+	if err != nil {
+		return nil, nil, fmt.Errorf("signing keys: %w", err)
+	}
+	if sg == nil {
+		return nil, nil, errors.New("union mode needs a signing key: the repository has none")
+	}
+	return sg, pub, nil
 }
 
 func writeData(b *bytes.Buffer, typ, gzSHA, rawSHA, href string, ts, gzSize, rawSize int64) {
