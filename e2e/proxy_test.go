@@ -1,13 +1,17 @@
 package e2e
 
 import (
+	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -583,9 +587,108 @@ func TestProxyUnion(t *testing.T) {
 	if !names["proxy-pruned"] || !names["proxy-kept"] {
 		t.Errorf("merged primary names %v, want proxy-pruned and proxy-kept", names)
 	}
-	// A passthrough-only format refuses union mode with a clear message.
-	if _, errOut, code := s.cli(t, "repo", "create", "archu", "--format", "arch", "--kind", "proxy", "--mode", "union", "--upstream", ngx.URL); code == 0 || !strings.Contains(errOut, "union") {
-		t.Errorf("union arch proxy: exit %d %s", code, errOut)
+}
+
+// TestProxyUnionPacman: real pacman, requiring signed databases (packyard's
+// key) and signed packages (the upstream packager's), installs through a
+// union pacman proxy; the upstream removes a package from its database
+// and pool: a fresh pacman still finds it in the proxy's database, with
+// its signature, and installs it from the cache.
+func TestProxyUnionPacman(t *testing.T) {
+	t.Parallel()
+	packager, err := sign.Generate("Upstream Packager", "packager@example.com", "", time.Now().Add(-time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkSigner, err := sign.NewSigner(packager)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept := buildArch(t, pkSigner, "union-tool", "1.0-1", "x86_64")
+	gone := buildArch(t, pkSigner, "union-gone", "2.0-1", "x86_64")
+	up := t.TempDir()
+	archUpstream(t, up, kept, gone)
+	ngx := testengine.StartNginx(t, up, testengine.NginxOptions{})
+	s := startServer(t, t.TempDir())
+	s.mustCLI(t, "repo", "create", "archlinux", "--format", "arch", "--kind", "proxy", "--mode", "union",
+		"--upstream", ngx.URL, "--max-age", "1s")
+	pkPub, err := packager.ArmoredPublic()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.get(t, "/archlinux/x86_64/up.db")
+	info := s.repoInfo(t, "archlinux")
+	if len(info.Signing) != 1 {
+		t.Fatalf("union repository signing = %+v", info.Signing)
+	}
+	pacmanRoot := func() *pacmanRoot {
+		p := newPacmanRoot(t)
+		p.trust(t, s.get(t, "/archlinux/key.asc"), info.Signing[0].Fingerprint)
+		p.trust(t, pkPub, packager.Fingerprint())
+		p.configure(t, "[up]\nSigLevel = Required\nServer = "+s.url+"/archlinux/$arch\n")
+		return p
+	}
+	p := pacmanRoot()
+	p.mustPacman(t, "-Sy")
+	p.mustPacman(t, "-S", "union-gone")
+
+	// The upstream drops the package: file and database entry.
+	if err := os.Remove(filepath.Join(up, "x86_64", gone.file)); err != nil {
+		t.Fatal(err)
+	}
+	_ = os.Remove(filepath.Join(up, "x86_64", gone.file+".sig"))
+	mustRun(t, cleanEnv("LC_ALL=C.UTF-8"), nil, "repo-remove", "--quiet", filepath.Join(up, "x86_64", "up.db.tar.gz"), "union-gone")
+	if code := ngx.Get(t, "/x86_64/"+gone.file); code != http.StatusNotFound {
+		t.Fatalf("the upstream still serves the removed package: %d", code)
+	}
+	time.Sleep(1100 * time.Millisecond) // past max-age
+	before := ngx.Requests(t, "/x86_64/up.db")
+	q := pacmanRoot()
+	q.mustPacman(t, "-Sy")
+	if ngx.Requests(t, "/x86_64/up.db") <= before {
+		t.Error("the upstream's new database was never fetched")
+	}
+	q.mustPacman(t, "-S", "union-gone", "union-tool")
+	if out := q.mustPacman(t, "-Q", "union-gone"); out != "union-gone 2.0-1\n" {
+		t.Fatalf("pacman -Q: %q", out)
+	}
+	// The proxy's database keeps the package's entry with the signature
+	// the upstream's database gave it.
+	descs := archDBDescs(t, s.get(t, "/archlinux/x86_64/up.db"))
+	d, ok := descs["union-gone-2.0-1"]
+	if !ok || !strings.Contains(d, "%PGPSIG%\n") || !strings.Contains(d, "%FILENAME%\n"+gone.file+"\n") {
+		t.Errorf("union database entry of union-gone: %q (entries: %d)", d, len(descs))
+	}
+	if _, ok := descs["union-tool-1.0-1"]; !ok {
+		t.Errorf("union database lacks the upstream's union-tool")
+	}
+}
+
+// archDBDescs returns the desc files of a gzip pacman database, by entry
+// directory.
+func archDBDescs(t *testing.T, db []byte) map[string]string {
+	t.Helper()
+	zr, err := gzip.NewReader(bytes.NewReader(db))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	tr := tar.NewReader(zr)
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if path.Base(hdr.Name) == "desc" {
+			b, err := io.ReadAll(tr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[path.Dir(hdr.Name)] = string(b)
+		}
 	}
 }
 

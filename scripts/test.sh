@@ -84,6 +84,7 @@ fuzz FuzzParsePkgInfo 400000x ./internal/format/arch/
 fuzz FuzzReader 50000x ./internal/format/internal/xzread/
 fuzz FuzzReadHeader 200000x ./internal/blobbatch/
 fuzz FuzzUnionDeb 100000x ./internal/proxy/
+fuzz FuzzUnionArch 200000x ./internal/proxy/
 # Upstream index readers of mirrors (internal/format/upstream).
 fuzz FuzzParseRepomd 100000x ./internal/format/upstream/
 fuzz FuzzScanPrimary 200000x ./internal/format/upstream/

@@ -91,7 +91,7 @@ func newRepoCmd(g *globals) *cobra.Command {
 	create.Flags().StringVar(&maxAge, "max-age", "", "proxy: how long repomd.xml, InRelease or NAME.db is served before it is revalidated upstream (default 5m)")
 	create.Flags().StringVar(&upstreamTimeout, "upstream-timeout", "", "proxy: how long an upstream may take to answer or stall in a download before the next is tried (default 30s)")
 	create.Flags().StringVar(&maxCache, "max-cache-size", "", "proxy: cap on the cached packages' size (e.g. 50G); the least recently used are evicted past it (default: no cap)")
-	create.Flags().StringVar(&mode, "mode", "", "proxy: passthrough (default): upstream metadata is served verbatim; union (rpm, deb): merged with every package ever cached and signed with --key or the default key. mirror: union (default): every package ever copied, signed with --key or the default key; exact: upstream's signed metadata byte for byte")
+	create.Flags().StringVar(&mode, "mode", "", "proxy: passthrough (default): upstream metadata is served verbatim; union: merged with every package ever cached and signed with --key or the default key. mirror: union (default): every package ever copied, signed with --key or the default key; exact: upstream's signed metadata byte for byte")
 	mf.register(create)
 	create.Flags().StringVar(&watchDir, "watch-dir", "", "drop folder on the server: package files copied into it are imported (absolute path)")
 	create.Flags().BoolVar(&keepImported, "watch-keep-imported", false, "move imported files to <watch-dir>/imported/ instead of deleting them")

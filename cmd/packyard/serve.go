@@ -236,7 +236,7 @@ func serve(ctx context.Context, cfg config.Server, logOut io.Writer) error {
 		return err
 	}
 	px := proxy.New(proxy.Options{Blobs: blobs, Meta: db, Log: log, Metrics: metrics, TempDir: spool,
-		MaxFileSize: int64(cfg.MaxUploadSize), Formats: map[string]format.Format{meta.FormatRPM: rpm.New(), meta.FormatDeb: deb.New()},
+		MaxFileSize: int64(cfg.MaxUploadSize), Formats: map[string]format.Format{meta.FormatRPM: rpm.New(), meta.FormatDeb: deb.New(), meta.FormatArch: arch.New()},
 		Signer: svc.RepoSigner})
 	defer px.Close()
 	mx := mirror.New(mirror.Options{Repos: svc, Meta: db, Blobs: blobs, Log: log, Metrics: metrics,

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"path"
 	"strings"
 	"time"
 
@@ -175,7 +176,7 @@ func (p *Proxy) runFlight(rc *repoConfig, fl *flight, spec fetchSpec) {
 	if err == nil && spec.record {
 		now := p.now()
 		frags := ""
-		if rc.union && (strings.HasSuffix(spec.path, ".rpm") || strings.HasSuffix(spec.path, ".deb")) {
+		if rc.union && unionPackage(rc.repo.Format, spec.path) {
 			// Union metadata keeps naming the package after the upstream
 			// drops it: its index entries are rendered now, once.
 			var ferr error
@@ -353,4 +354,18 @@ func contentTypeOf(p string) string {
 		return "text/plain; charset=utf-8"
 	}
 	return "application/octet-stream"
+}
+
+// unionPackage reports whether a path is a package whose index entries a
+// union repository keeps.
+func unionPackage(format, p string) bool {
+	switch format {
+	case meta.FormatRPM:
+		return strings.HasSuffix(p, ".rpm")
+	case meta.FormatDeb:
+		return strings.HasSuffix(p, ".deb")
+	case meta.FormatArch:
+		return strings.Contains(path.Base(p), ".pkg.tar") && !strings.HasSuffix(p, ".sig")
+	}
+	return false
 }

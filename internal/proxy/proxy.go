@@ -133,6 +133,9 @@ type Proxy struct {
 	now     func() time.Time
 	formats map[string]format.Format
 	signer  func(r *meta.Repo) (format.Signer, []byte, error)
+	// archSigs remembers package signatures read from an upstream pacman
+	// database (union mode).
+	archSigs archSigs
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -228,7 +231,7 @@ type Config struct {
 	// pause in a body (default 30 seconds).
 	Timeout time.Duration
 	// Union serves the upstream's metadata merged with every package the
-	// cache ever stored, signed with the repository's keys (rpm, deb).
+	// cache ever stored, signed with the repository's keys.
 	Union bool
 	// MaxSize caps the bytes of cached package files (0: no cap); past it
 	// the least recently served are evicted.
@@ -269,7 +272,7 @@ func (rc *repoConfig) indexRecPath(p string) string {
 }
 
 func newRepoConfig(r *meta.Repo, c Config) *repoConfig {
-	rc := &repoConfig{repo: r, maxAge: c.MaxAge, timeout: c.Timeout, union: c.Union && (r.Format == meta.FormatRPM || r.Format == meta.FormatDeb), maxSize: c.MaxSize}
+	rc := &repoConfig{repo: r, maxAge: c.MaxAge, timeout: c.Timeout, union: c.Union, maxSize: c.MaxSize}
 	if rc.maxAge <= 0 {
 		rc.maxAge = 5 * time.Minute
 	}

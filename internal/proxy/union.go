@@ -20,7 +20,7 @@ import (
 	"github.com/packyard/packyard/internal/meta"
 )
 
-// Union mode (rpm; deb in union_deb.go). The cache keeps, for every package it stores, the
+// Union mode (rpm; deb in union_deb.go, pacman in union_arch.go). The cache keeps, for every package it stores, the
 // package's primary, filelists and other entries, rendered once when the
 // package arrives (meta.ProxyFile.Fragments). The repodata it serves is the
 // upstream's current repodata with the entries of every cached package the
@@ -60,11 +60,16 @@ func (p *Proxy) renderFragments(rc *repoConfig, pth string, res *fetched) (strin
 	defer rd.Close()
 	fi := format.FileInfo{SHA256: res.Digest, Size: res.Size, Time: p.now()}
 	keep := map[string][]byte{}
-	if rc.repo.Format == meta.FormatDeb {
+	switch rc.repo.Format {
+	case meta.FormatDeb:
 		if keep, err = debFragments(f, rd, pth, fi); err != nil {
 			return "", err
 		}
-	} else {
+	case meta.FormatArch:
+		if keep, err = p.archFragments(p.ctx, rc, f, rd, pth, fi); err != nil {
+			return "", err
+		}
+	default:
 		pk, err := f.Parse(rd, path.Base(pth), nil)
 		if err != nil {
 			return "", err
@@ -161,8 +166,11 @@ type repomdData struct {
 func (p *Proxy) buildUnion(rc *repoConfig, cls class, up *meta.ProxyFile) error {
 	ctx, cancel := context.WithTimeout(p.ctx, groupTimeout)
 	defer cancel()
-	if rc.repo.Format == meta.FormatDeb {
+	switch rc.repo.Format {
+	case meta.FormatDeb:
 		return p.buildUnionDeb(ctx, rc, cls, up)
+	case meta.FormatArch:
+		return p.buildUnionArch(ctx, rc, cls, up)
 	}
 	sg, pub, err := p.unionSigner(rc)
 	if err != nil {

@@ -28,7 +28,7 @@ func TestCheckKindProxySettings(t *testing.T) {
 		{"union rpm", meta.KindProxy, meta.FormatRPM, Settings{Keys: &keys, ProxySettings: ProxySettings{Upstreams: []string{"http://a/"}, Mode: ModeUnion}}, ""},
 		{"union unsigned", meta.KindProxy, meta.FormatRPM, Settings{ProxySettings: ProxySettings{Upstreams: []string{"http://a/"}, Mode: ModeUnion}}, "signing key"},
 		{"union deb", meta.KindProxy, meta.FormatDeb, Settings{Keys: &keys, ProxySettings: ProxySettings{Upstreams: []string{"http://a/"}, Mode: ModeUnion}}, ""},
-		{"union arch", meta.KindProxy, meta.FormatArch, Settings{Keys: &keys, ProxySettings: ProxySettings{Upstreams: []string{"http://a/"}, Mode: ModeUnion}}, "rpm and deb proxy repositories so far"},
+		{"union arch", meta.KindProxy, meta.FormatArch, Settings{Keys: &keys, ProxySettings: ProxySettings{Upstreams: []string{"http://a/"}, Mode: ModeUnion}}, ""},
 		{"passthrough with keys", meta.KindProxy, meta.FormatRPM, Settings{Keys: &keys, ProxySettings: ProxySettings{Upstreams: []string{"http://a/"}}}, "signs nothing"},
 	} {
 		err := checkKind(tc.kind, tc.format, tc.st)

@@ -64,7 +64,7 @@ type ProxySettings struct {
 	// response headers, and each pause in a body ("30s" when empty).
 	UpstreamTimeout string `json:"upstream_timeout,omitempty"`
 	// Mode is "passthrough" (the default): upstream metadata is served
-	// verbatim; or "union" (rpm, deb): upstream metadata merged with every
+	// verbatim; or "union": upstream metadata merged with every
 	// package the cache ever stored, signed with the repository's keys.
 	Mode string `json:"mode,omitempty"`
 	// MaxCacheSize caps the bytes of cached package files ("50G"; empty
@@ -150,9 +150,6 @@ func checkKind(kind, format string, st Settings) error {
 	switch st.Mode {
 	case "", ModePassthrough:
 	case ModeUnion:
-		if format != meta.FormatRPM && format != meta.FormatDeb {
-			return fmt.Errorf("%w: mode union is built for rpm and deb proxy repositories so far; use passthrough for %s", ErrInvalidRepo, format)
-		}
 		if len(st.KeyNames()) == 0 {
 			return fmt.Errorf("%w: mode union re-signs the merged metadata: name a signing key (--key) or give the server a default key", ErrInvalidRepo)
 		}
