@@ -13,6 +13,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/packyard/packyard/internal/blob"
@@ -164,7 +165,9 @@ func (s *syncer) fetchBlob(ctx context.Context, rel, sha string, size int64, dg 
 			dg.reset()
 			in = io.TeeReader(in, dg)
 		}
-		n, err := io.Copy(w, in)
+		buf := copyBufs.Get().(*[]byte)
+		n, err := io.CopyBuffer(w, in, *buf)
+		copyBufs.Put(buf)
 		if err != nil {
 			_ = w.Cancel(context.WithoutCancel(ctx))
 			if errors.Is(err, blob.ErrTooLarge) {
@@ -205,6 +208,9 @@ func (s *syncer) flush(ctx context.Context) error {
 	}
 	return s.flusher.Sync(ctx)
 }
+
+// copyBufs are the buffers downloads are copied through.
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
 
 // digester computes, besides the SHA-256 the blob store computes, the
 // digests a format.StoredParser takes.

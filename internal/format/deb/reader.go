@@ -94,7 +94,9 @@ func ReadDeb(r io.Reader) (*Deb, error) {
 // digests.
 func ReadDebStored(r io.ReadSeeker, size int64) (*Deb, error) {
 	src := &debSource{r: r}
-	dr := &debReader{src: src, br: bufio.NewReaderSize(src, 64<<10), seeker: r, size: size}
+	// A small buffer: only the member headers and the control member are
+	// read (the first fill of a large one would read into data.tar).
+	dr := &debReader{src: src, br: bufio.NewReaderSize(src, 8<<10), seeker: r, size: size}
 	control, err := dr.read()
 	if src.err != nil {
 		return nil, fmt.Errorf("deb: reading the package: %w", src.err)
