@@ -22,7 +22,11 @@ import (
 // current (or a retained) generation, a package, a client configuration
 // file, or an HTML directory listing.
 func (s *Server) serveFile(w http.ResponseWriter, r *http.Request) {
-	repoName, p := r.PathValue("repo"), r.PathValue("path")
+	s.serveFileAt(w, r, r.PathValue("repo"), r.PathValue("path"))
+}
+
+// serveFileAt serves path p of repository repoName.
+func (s *Server) serveFileAt(w http.ResponseWriter, r *http.Request, repoName, p string) {
 	if p == "" || strings.HasSuffix(p, "/") {
 		s.listing(w, r, repoName, p)
 		return

@@ -1,6 +1,10 @@
 package httpapi
 
 import (
+	"net/http"
+	"path"
+	"strings"
+
 	"github.com/packyard/packyard/internal/meta"
 )
 
@@ -68,6 +72,38 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /{$}", s.index)
 	// A GET pattern also answers HEAD; a separate HEAD pattern here would
 	// conflict with "GET /dav/{repo}/{path...}" and make ServeMux panic.
-	m.HandleFunc("GET /{repo}/{path...}", s.need(public, s.serveFile))
+	m.HandleFunc(filePattern, s.need(public, s.serveFile))
 	m.HandleFunc("GET /{repo}", s.redirectRepo)
+}
+
+// filePattern serves every file of every repository: the route package
+// managers ask for, taken without ServeMux's matching when fileRoute
+// recognises the request.
+const filePattern = "GET /{repo}/{path...}"
+
+// fileRoute reports whether the mux would send r to filePattern, for the
+// requests that are simple to tell: GET or HEAD of a clean, unescaped
+// path whose first segment is not one with routes of its own (api, dav)
+// and that has more after it. Anything else goes through the mux.
+func fileRoute(r *http.Request) (repo, rest string, ok bool) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead || r.URL.RawPath != "" {
+		return "", "", false
+	}
+	p := r.URL.Path
+	if len(p) < 4 || p[0] != '/' {
+		return "", "", false
+	}
+	i := strings.IndexByte(p[1:], '/') + 1 // the second slash; 0 if none
+	if i <= 1 {
+		return "", "", false
+	}
+	repo, rest = p[1:i], p[i+1:]
+	if repo == "api" || repo == "dav" || rest == "" {
+		return "", "", false
+	}
+	// ServeMux redirects unclean paths: leave those to it.
+	if c := path.Clean(p); c != p && c+"/" != p {
+		return "", "", false
+	}
+	return repo, rest, true
 }

@@ -74,7 +74,15 @@ func New(svc *repo.Service, a *auth.Authenticator, m *Metrics, log *slog.Logger,
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
-	s.mux.ServeHTTP(rw, r)
+	if repo, rest, ok := fileRoute(r); ok {
+		// What the mux would do, without matching every pattern.
+		r.Pattern = filePattern
+		if r, ok := s.authorize(rw, r, "", repo); ok {
+			s.serveFileAt(rw, r, repo, rest)
+		}
+	} else {
+		s.mux.ServeHTTP(rw, r)
+	}
 	route := r.Pattern
 	if route == "" {
 		route = "unmatched"
@@ -138,30 +146,39 @@ func principal(r *http.Request) *auth.Principal {
 // means public: credentials are still checked when sent.
 func (s *Server) need(scope string, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		p, err := s.auth.Authenticate(r.Context(), r)
-		if err != nil {
-			if errors.Is(err, auth.ErrInvalidToken) {
-				s.writeError(w, r, errUnauthorized)
-				return
-			}
-			s.writeError(w, r, err)
-			return
+		if r, ok := s.authorize(w, r, scope, r.PathValue("repo")); ok {
+			h(w, r)
 		}
-		if scope != "" {
-			if p == nil {
-				s.writeError(w, r, errUnauthorized)
-				return
-			}
-			if !p.Allows(scope, r.PathValue("repo")) {
-				s.writeError(w, r, forbidden(p, scope, r.PathValue("repo")))
-				return
-			}
-		}
-		if p != nil {
-			r = r.WithContext(context.WithValue(r.Context(), principalKey{}, p))
-		}
-		h(w, r)
 	}
+}
+
+// authorize authenticates r and checks that its principal has scope on
+// repoName ("" scope: anyone may). It returns r with the principal in its
+// context, or answers the error itself and returns false.
+func (s *Server) authorize(w http.ResponseWriter, r *http.Request, scope, repoName string) (*http.Request, bool) {
+	p, err := s.auth.Authenticate(r.Context(), r)
+	if err != nil {
+		if errors.Is(err, auth.ErrInvalidToken) {
+			s.writeError(w, r, errUnauthorized)
+			return r, false
+		}
+		s.writeError(w, r, err)
+		return r, false
+	}
+	if scope != "" {
+		if p == nil {
+			s.writeError(w, r, errUnauthorized)
+			return r, false
+		}
+		if !p.Allows(scope, repoName) {
+			s.writeError(w, r, forbidden(p, scope, repoName))
+			return r, false
+		}
+	}
+	if p != nil {
+		r = r.WithContext(context.WithValue(r.Context(), principalKey{}, p))
+	}
+	return r, true
 }
 
 func forbidden(p *auth.Principal, scope, repoName string) error {

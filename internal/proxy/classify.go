@@ -84,12 +84,20 @@ func classify(format, p string) class {
 // rather than one of its component's (which hold Release files of their
 // own, named by the distribution's Release).
 func isDistDir(dir string) bool {
-	for _, seg := range strings.Split(strings.TrimSuffix(strings.TrimPrefix(dir, "dists/"), "/"), "/") {
+	if dir == "dists/" {
+		return false
+	}
+	rest := strings.TrimSuffix(strings.TrimPrefix(dir, "dists/"), "/")
+	for {
+		seg, more, found := strings.Cut(rest, "/")
 		if seg == "" || strings.HasPrefix(seg, "binary-") || seg == "source" || seg == "i18n" || seg == "dep11" || seg == "cnf" || seg == "debian-installer" {
 			return false
 		}
+		if !found {
+			return true
+		}
+		rest = more
 	}
-	return dir != "dists/"
 }
 
 // isArchDB reports whether a file name is a pacman database.

@@ -44,3 +44,21 @@ func (hv *headerValues) length(n int64) []string {
 	}
 	return []string{strconv.FormatInt(n, 10)}
 }
+
+// etag returns the ETag value of a blob digest ("DIGEST", quoted),
+// interned by the digest: no string is built per request.
+func (hv *headerValues) etag(digest string) []string {
+	if s, ok := hv.m.Load(etagKey(digest)); ok {
+		return s.([]string)
+	}
+	if hv.n.Add(1) > maxInterned {
+		hv.m.Clear()
+		hv.n.Store(1)
+	}
+	s := []string{`"` + digest + `"`}
+	hv.m.Store(etagKey(digest), s)
+	return s
+}
+
+// etagKey keeps ETag values apart from the other interned values.
+type etagKey string

@@ -491,7 +491,7 @@ func (p *Proxy) serveBytes(w http.ResponseWriter, r *http.Request, rc *repoConfi
 func (p *Proxy) setHeaders(h http.Header, rc *repoConfig, rec *meta.ProxyFile, cls class, result string) {
 	// Recorded before the bytes go out: a long download is recent use.
 	p.used(rc, rec)
-	p.hdr.set(h, "Etag", `"`+rec.Digest+`"`)
+	h["Etag"] = p.hdr.etag(rec.Digest)
 	// By the path, never as an upstream said (records of older versions
 	// kept the upstream's): an upstream must not make packyard's origin
 	// serve HTML.
