@@ -11,6 +11,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -37,6 +39,7 @@ type config struct {
 	metaClients  int
 	pkgClients   int
 	warmFor      time.Duration
+	warmRounds   int
 	fanIn        int
 	fanInSamples int
 	engines      string
@@ -79,7 +82,8 @@ func main() {
 	flag.IntVar(&cfg.coldSamples, "cold-samples", 5, "cold first fetches per proxy, each from a new empty cache")
 	flag.IntVar(&cfg.metaClients, "meta-clients", 16, "concurrent keep-alive clients reading the metadata file")
 	flag.IntVar(&cfg.pkgClients, "pkg-clients", 4, "concurrent keep-alive clients reading the package")
-	flag.DurationVar(&cfg.warmFor, "warm-for", 15*time.Second, "length of each warm run")
+	flag.DurationVar(&cfg.warmFor, "warm-for", 10*time.Second, "length of each warm run")
+	flag.IntVar(&cfg.warmRounds, "warm-rounds", 3, "warm runs per proxy and file, the proxies in turn in each round (the report gives the median run)")
 	flag.IntVar(&cfg.fanIn, "fan-in", 64, "concurrent clients of the cold fan-in")
 	flag.IntVar(&cfg.fanInSamples, "fan-in-samples", 3, "fan-in runs (and single cold downloads) per proxy")
 	flag.StringVar(&cfg.engines, "engines", "packyard,nginx,apt-cacher-ng", "proxies to measure, comma-separated")
@@ -104,7 +108,7 @@ func start(cfg *config) error {
 		return fmt.Errorf("-packyard is required")
 	}
 	if cfg.quick {
-		cfg.coldSamples, cfg.warmFor, cfg.fanInSamples = 2, 3*time.Second, 1
+		cfg.coldSamples, cfg.warmFor, cfg.warmRounds, cfg.fanInSamples = 2, 3*time.Second, 1, 1
 	}
 	var engines []engine
 	for _, name := range strings.Split(cfg.engines, ",") {
@@ -166,44 +170,101 @@ func start(cfg *config) error {
 	return nil
 }
 
-// all measures every proxy in turn: cold, then warm on the last cold
-// instance, then the fan-in; and a direct download from the WAN upstream.
+// all measures every proxy: cold first fetches, each in turn; then warm
+// runs on the last cold instances, in rounds that take the proxies in turn
+// (this VM's speed changes from minute to minute: each round puts the
+// proxies side by side), keeping each proxy's median run; then the
+// fan-in; and a direct download from the WAN upstream.
 func (r *run) all(ctx context.Context, engines []engine) error {
 	cfg := r.cfg
-	for _, e := range engines {
-		res := &engineResult{name: e.name}
+	insts := make([]*instance, len(engines))
+	defer func() {
+		for _, inst := range insts {
+			if inst != nil {
+				inst.stop()
+			}
+		}
+	}()
+	results := make([]*engineResult, len(engines))
+	for i, e := range engines {
+		results[i] = &engineResult{name: e.name}
 		cfg.logf("%s: cold first fetches (%d empty caches)", e.name, cfg.coldSamples)
 		cold, inst, err := r.measureCold(ctx, e)
 		if err != nil {
 			return fmt.Errorf("%s, cold: %w", e.name, err)
 		}
-		res.cold = cold
-		cfg.logf("%s: warm InRelease, %d clients for %s", e.name, cfg.metaClients, cfg.warmFor)
-		res.warmMeta, err = r.measureWarm(inst, metaPath, r.files.meta, cfg.metaClients, cfg.warmFor)
-		if err == nil {
-			cfg.logf("  %.0f req/s, p50 %s, p99 %s, %d upstream requests", res.warmMeta.reqPerSec(), stats.MS(res.warmMeta.latency.P50()),
-				stats.MS(res.warmMeta.latency.Quantile(0.99)), res.warmMeta.upstream)
-			logErrors(cfg, res.warmMeta)
-			cfg.logf("%s: warm package, %d clients for %s", e.name, cfg.pkgClients, cfg.warmFor)
-			res.warmPkg, err = r.measureWarm(inst, pkgPath, r.files.pkg, cfg.pkgClients, cfg.warmFor)
+		results[i].cold, insts[i] = cold, inst
+	}
+	for _, kind := range []string{"InRelease", "package"} {
+		runs := make([][]*warmResult, len(engines))
+		for round := range cfg.warmRounds {
+			for i, e := range engines {
+				var w *warmResult
+				var err error
+				if kind == "InRelease" {
+					cfg.logf("%s: warm InRelease, %d clients for %s (round %d/%d)", e.name, cfg.metaClients, cfg.warmFor, round+1, cfg.warmRounds)
+					w, err = r.measureWarm(insts[i], metaPath, r.files.meta, cfg.metaClients, cfg.warmFor)
+				} else {
+					cfg.logf("%s: warm package, %d clients for %s (round %d/%d)", e.name, cfg.pkgClients, cfg.warmFor, round+1, cfg.warmRounds)
+					w, err = r.measureWarm(insts[i], pkgPath, r.files.pkg, cfg.pkgClients, cfg.warmFor)
+				}
+				if err != nil {
+					return fmt.Errorf("%s, warm %s: %w", e.name, kind, err)
+				}
+				if kind == "InRelease" {
+					cfg.logf("  %.0f req/s, p50 %s, p99 %s, %d upstream requests", w.reqPerSec(), stats.MS(w.latency.P50()),
+						stats.MS(w.latency.Quantile(0.99)), w.upstream)
+				} else {
+					cfg.logf("  %.0f MiB/s, %d upstream requests", w.mibPerSec(), w.upstream)
+				}
+				logErrors(cfg, w)
+				runs[i] = append(runs[i], w)
+			}
 		}
+		for i := range engines {
+			if kind == "InRelease" {
+				results[i].warmMeta = medianRun(runs[i], (*warmResult).reqPerSec)
+			} else {
+				results[i].warmPkg = medianRun(runs[i], (*warmResult).mibPerSec)
+			}
+		}
+	}
+	for i, inst := range insts {
 		inst.stop()
-		if err != nil {
-			return fmt.Errorf("%s, warm: %w", e.name, err)
-		}
-		cfg.logf("  %.0f MiB/s, %d upstream requests", res.warmPkg.mibPerSec(), res.warmPkg.upstream)
-		logErrors(cfg, res.warmPkg)
+		insts[i] = nil
+	}
+	for i, e := range engines {
 		cfg.logf("%s: cold fan-in, %d clients, upstream at %s/s per connection", e.name, cfg.fanIn, cfg.wanRate)
-		if res.fanIn, err = r.measureFanIn(ctx, e); err != nil {
+		var err error
+		if results[i].fanIn, err = r.measureFanIn(ctx, e); err != nil {
 			return fmt.Errorf("%s, fan-in: %w", e.name, err)
 		}
-		r.results = append(r.results, res)
+		r.results = append(r.results, results[i])
 	}
 	var err error
 	if r.direct, err = r.measureDirect(); err != nil {
 		return fmt.Errorf("direct download: %w", err)
 	}
 	return nil
+}
+
+// medianRun returns the run with the median figure (the lower middle one
+// of an even count); every run's failures count.
+func medianRun(runs []*warmResult, figure func(*warmResult) float64) *warmResult {
+	sorted := slices.Clone(runs)
+	slices.SortFunc(sorted, func(a, b *warmResult) int { return cmp.Compare(figure(a), figure(b)) })
+	m := *sorted[(len(sorted)-1)/2]
+	m.rounds = make([]float64, len(runs))
+	for i, w := range runs {
+		m.rounds[i] = figure(w)
+		if w != sorted[(len(sorted)-1)/2] {
+			m.errors += w.errors
+			if m.firstErr == nil {
+				m.firstErr = w.firstErr
+			}
+		}
+	}
+	return &m
 }
 
 func logErrors(cfg *config, w *warmResult) {

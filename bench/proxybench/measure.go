@@ -131,6 +131,9 @@ type warmResult struct {
 	// upstream is the requests the upstream saw during the run.
 	upstream int
 	foreign  *proc.Foreign
+	// rounds are the figures of every run, in order, when this is the
+	// median one (medianRun).
+	rounds []float64
 }
 
 func (w *warmResult) reqPerSec() float64 { return float64(w.requests) / w.elapsed.Seconds() }

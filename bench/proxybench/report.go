@@ -96,8 +96,10 @@ func (r *run) markdown() string {
 		"hence more upstream requests; nginx and apt-cacher-ng fetch the one file.\n")
 
 	d.Printf("\n#### Warm: served from the cache\n\n")
-	d.Printf("On the last cold proxy: %d keep-alive clients GET InRelease, then %d GET the\n"+
-		"package, for %s each (one untimed request per client first).\n\n", cfg.metaClients, cfg.pkgClients, cfg.warmFor)
+	d.Printf("On the last cold proxies: %d keep-alive clients GET InRelease, then %d GET the\n"+
+		"package, for %s each (one untimed request per client first), in %d rounds\n"+
+		"that take the proxies in turn; each proxy's median run is shown (every run's\n"+
+		"figure below the table).\n\n", cfg.metaClients, cfg.pkgClients, cfg.warmFor, cfg.warmRounds)
 	d.Printf("| proxy | InRelease req/s | p50 | p99 | %s MiB/s | req/s | p50 | failed requests (InRelease / package) | upstream requests during the runs | CPU of other processes (InRelease / package) |\n", pkgName)
 	d.Printf("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 	var failures []string
@@ -111,6 +113,10 @@ func (r *run) markdown() string {
 				failures = append(failures, fmt.Sprintf("%s: %s", x.name, firstLine(w.firstErr.Error())))
 			}
 		}
+	}
+	d.Printf("\nRuns, in order (InRelease req/s; package MiB/s):\n\n")
+	for _, x := range r.results {
+		d.Printf("- %s: %s; %s\n", x.name, figures(x.warmMeta.rounds, "%.0f"), figures(x.warmPkg.rounds, "%.0f"))
 	}
 	d.Printf("\nOnly answers whose every byte matched count in the rates and latencies.\n" +
 		"apt-cacher-ng treats InRelease as volatile and checks it with the upstream\n" +
@@ -204,4 +210,13 @@ func firstLine(s string) string {
 		s = s[:200] + "…"
 	}
 	return s
+}
+
+// figures formats every run's figure, comma-separated.
+func figures(v []float64, verb string) string {
+	out := make([]string, len(v))
+	for i, f := range v {
+		out[i] = fmt.Sprintf(verb, f)
+	}
+	return strings.Join(out, ", ")
 }
