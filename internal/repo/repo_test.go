@@ -547,3 +547,38 @@ func TestPublishAfterFailedStore(t *testing.T) {
 		}
 	}
 }
+
+// TestOldGenerationReadableAcrossViewDrop: the view of a repository is
+// dropped (a remote generation event) while a publish is replacing it;
+// the files of the previous generation stay readable afterwards (the
+// publish once left a view of its generation alone, and they answered
+// 404 until the next one).
+func TestOldGenerationReadableAcrossViewDrop(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	if _, err := e.upload("a", "1", "x", true); err != nil {
+		t.Fatal(err)
+	}
+	old, err := e.svc.Lookup(ctx, "r", "INDEX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := blob.ReadAll(ctx, e.blobs, blob.Digest(old.Digest))
+	oldGz, _, _ := strings.Cut(string(b), " ")
+	dropped := false
+	e.svc.views.beforeLock = func() {
+		if !dropped {
+			dropped = true
+			e.svc.views.drop("r")
+		}
+	}
+	if _, err := e.upload("b", "1", "x", true); err != nil {
+		t.Fatal(err)
+	}
+	if !dropped {
+		t.Fatal("the publish did not replace the view")
+	}
+	if _, err := e.svc.Lookup(ctx, "r", "idx/"+oldGz+".gz"); err != nil {
+		t.Fatalf("file named by the previous generation, after a drop during the publish: %v", err)
+	}
+}

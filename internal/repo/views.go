@@ -44,6 +44,9 @@ type views struct {
 	// changes counts drops and publishes (under mu): a view read from the
 	// store is kept only if nothing changed while it was read.
 	changes uint64
+	// beforeLock, in tests, runs in publishedGen between reading the view
+	// and taking the lock to replace it.
+	beforeLock func()
 }
 
 type view struct {
@@ -131,8 +134,10 @@ func (vs *views) publishedGen(ctx context.Context, r *meta.Repo, g *meta.Generat
 	old := vs.m[r.Name]
 	vs.mu.RUnlock()
 	var listed []meta.Generation
+	fetched := false
 	snaps := map[int64]bool{}
 	if old == nil || old.repo.ID != r.ID {
+		fetched = true
 		var err error
 		listed, err = vs.meta.ListGenerations(context.WithoutCancel(ctx), r.ID)
 		var sns []meta.Snapshot
@@ -149,9 +154,20 @@ func (vs *views) publishedGen(ctx context.Context, r *meta.Repo, g *meta.Generat
 			return
 		}
 	}
+	if vs.beforeLock != nil {
+		vs.beforeLock()
+	}
 	vs.mu.Lock()
 	defer vs.mu.Unlock()
 	old = vs.m[r.Name]
+	if (old == nil || old.repo.ID != r.ID) && !fetched {
+		// The view was dropped since it was read (a remote event): the
+		// retained generations were not listed, and a view of g alone
+		// would make the files of the previous generation, which a
+		// client may have just read an index of, 404. The next lookup
+		// builds it whole.
+		return
+	}
 	v := &view{repo: *r, gens: []*genView{toGenView(g)}}
 	if old != nil && old.repo.ID == r.ID {
 		for _, gv := range old.gens {
