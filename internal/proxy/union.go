@@ -260,14 +260,37 @@ func (p *Proxy) buildUnion(rc *repoConfig, cls class, up *meta.ProxyFile) error 
 	if err != nil {
 		return fmt.Errorf("sign repomd.xml: %w", err)
 	}
-	for _, f := range []struct {
-		path, ct string
-		data     []byte
-	}{
+	if err := p.recordUnion(ctx, rc, cls, up, recs, []unionFile{
 		{cls.group + ".key", "application/pgp-keys", pub},
 		{cls.group + ".asc", "application/pgp-signature", sig},
 		{cls.group, "application/xml", repomd},
-	} {
+	}); err != nil {
+		return err
+	}
+	kept := 0
+	for _, f := range cached {
+		if !upstreamIDs[f.Digest] {
+			kept++
+		}
+	}
+	p.log.Info("union metadata built", "repo", rc.repo.Name, "path", cls.group, "cached_packages", len(cached), "kept_beyond_upstream", kept)
+	return nil
+}
+
+// unionFile is a file a union build writes: the signed pointer and its
+// companions.
+type unionFile struct {
+	path, ct string
+	data     []byte
+}
+
+// recordUnion stores files as blobs and records them after recs (the
+// merged index files) and before last, in one transaction, the group's
+// main file tagged with the upstream pointer it was built from; then
+// forgets the cached records.
+func (p *Proxy) recordUnion(ctx context.Context, rc *repoConfig, cls class, up *meta.ProxyFile, recs []meta.ProxyFile, files []unionFile, last ...meta.ProxyFile) error {
+	now := p.now()
+	for _, f := range files {
 		info, err := blob.Put(ctx, p.blobs, f.data)
 		if err != nil {
 			return err
@@ -279,17 +302,10 @@ func (p *Proxy) buildUnion(rc *repoConfig, cls class, up *meta.ProxyFile) error 
 		}
 		recs = append(recs, rec)
 	}
-	if err := p.meta.PutProxyFiles(ctx, rc.repo.ID, recs); err != nil {
+	if err := p.meta.PutProxyFiles(ctx, rc.repo.ID, append(recs, last...)); err != nil {
 		return err
 	}
 	p.invalidate(rc.repo.ID)
-	kept := 0
-	for _, f := range cached {
-		if !upstreamIDs[f.Digest] {
-			kept++
-		}
-	}
-	p.log.Info("union metadata built", "repo", rc.repo.Name, "path", cls.group, "cached_packages", len(cached), "kept_beyond_upstream", kept)
 	return nil
 }
 

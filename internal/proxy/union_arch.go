@@ -14,7 +14,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/packyard/packyard/internal/blob"
 	"github.com/packyard/packyard/internal/format"
 	"github.com/packyard/packyard/internal/format/arch"
 	"github.com/packyard/packyard/internal/meta"
@@ -229,7 +228,7 @@ func (p *Proxy) buildUnionArch(ctx context.Context, rc *repoConfig, cls class, u
 		return err
 	})
 	if err != nil {
-		return fail(fmt.Errorf("read the upstream %s: %w", path.Base(cls.group), err))
+		return fail(fmt.Errorf("%w: read the upstream %s: %v", ErrBadGateway, path.Base(cls.group), err))
 	}
 	if err := tw.Flush(); err != nil {
 		return fail(err)
@@ -273,28 +272,15 @@ func (p *Proxy) buildUnionArch(ctx context.Context, rc *repoConfig, cls class, u
 	if err != nil {
 		return fmt.Errorf("sign %s: %w", cls.group, err)
 	}
+	// One transaction; the signature first, so that in this order a
+	// reader of the records sees it before the database it signs.
 	now := p.now()
-	recs := []meta.ProxyFile{{Path: cls.group, Digest: string(info.Digest), Size: info.Size, ContentType: "application/gzip",
-		ETag: unionTag(up.Digest), Source: "union", FetchedAt: now, UsedAt: now}}
-	files := []struct {
-		path, ct string
-		data     []byte
-	}{{cls.group + ".sig", "application/pgp-signature", sig}, {"key.asc", "application/pgp-keys", pub}}
-	for _, fl := range files {
-		bi, err := blob.Put(ctx, p.blobs, fl.data)
-		if err != nil {
-			return err
-		}
-		recs = append(recs, meta.ProxyFile{Path: fl.path, Digest: string(bi.Digest), Size: bi.Size, ContentType: fl.ct,
-			Source: "union", FetchedAt: now, UsedAt: now})
-	}
-	// In one transaction; in this order a reader of the records sees the
-	// signature before the database it signs.
-	recs[0], recs[1] = recs[1], recs[0]
-	if err := p.meta.PutProxyFiles(ctx, rc.repo.ID, recs); err != nil {
+	sigRec := []unionFile{{cls.group + ".sig", "application/pgp-signature", sig}, {"key.asc", "application/pgp-keys", pub}}
+	dbRec := meta.ProxyFile{Path: cls.group, Digest: string(info.Digest), Size: info.Size, ContentType: "application/gzip",
+		ETag: unionTag(up.Digest), Source: "union", FetchedAt: now, UsedAt: now}
+	if err := p.recordUnion(ctx, rc, cls, up, nil, sigRec, dbRec); err != nil {
 		return err
 	}
-	p.invalidate(rc.repo.ID)
 	p.log.Info("union metadata built", "repo", rc.repo.Name, "path", cls.group, "cached_packages", len(cached), "kept_beyond_upstream", len(newest))
 	return nil
 }

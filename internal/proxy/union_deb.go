@@ -13,7 +13,6 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/packyard/packyard/internal/blob"
 	"github.com/packyard/packyard/internal/format"
 	upidx "github.com/packyard/packyard/internal/format/upstream"
 	"github.com/packyard/packyard/internal/meta"
@@ -158,11 +157,11 @@ func (p *Proxy) buildUnionDeb(ctx context.Context, rc *repoConfig, cls class, up
 	}
 	text, err := releaseText(b)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w: %v", ErrBadGateway, err)
 	}
 	rel, err := upidx.ParseRelease(text)
 	if err != nil {
-		return fmt.Errorf("parse the upstream Release: %w", err)
+		return fmt.Errorf("%w: parse the upstream Release: %v", ErrBadGateway, err)
 	}
 	distDir := path.Dir(cls.group) + "/" // "dists/stable/"
 
@@ -226,7 +225,7 @@ func (p *Proxy) buildUnionDeb(ctx context.Context, rc *repoConfig, cls class, up
 		var have map[string]bool
 		if ix.src != "" {
 			if have, err = p.stanzaDigests(ctx, stored[ix.src].Digest); err != nil {
-				return fmt.Errorf("read %s%s: %w", distDir, ix.src, err)
+				return fmt.Errorf("%w: read the upstream %s%s: %v", ErrBadGateway, distDir, ix.src, err)
 			}
 		}
 		for i, f := range cached {
@@ -242,7 +241,7 @@ func (p *Proxy) buildUnionDeb(ctx context.Context, rc *repoConfig, cls class, up
 		merged[dir] = true
 		raw, gz, err := p.mergePackages(ctx, stored, ix.src, extra)
 		if err != nil {
-			return fmt.Errorf("merge %s%sPackages: %w", distDir, dir, err)
+			return fmt.Errorf("%w: merge the upstream %s%sPackages: %v", ErrBadGateway, distDir, dir, err)
 		}
 		for _, m := range []struct {
 			name string
@@ -276,10 +275,7 @@ func (p *Proxy) buildUnionDeb(ctx context.Context, rc *repoConfig, cls class, up
 	if err != nil {
 		return fmt.Errorf("sign Release: %w", err)
 	}
-	files := []struct {
-		path, ct string
-		data     []byte
-	}{
+	files := []unionFile{
 		{"key.asc", "application/pgp-keys", pub},
 		{distDir + "Release", "text/plain; charset=utf-8", []byte(release)},
 		{distDir + "Release.gpg", "application/pgp-signature", detached},
@@ -287,28 +283,12 @@ func (p *Proxy) buildUnionDeb(ctx context.Context, rc *repoConfig, cls class, up
 	}
 	if bk, ok := sg.(interface{ PublicKeysBinary() ([]byte, error) }); ok {
 		if bin, err := bk.PublicKeysBinary(); err == nil {
-			files = append([]struct {
-				path, ct string
-				data     []byte
-			}{{"key.gpg", "application/pgp-keys", bin}}, files...)
+			files = append([]unionFile{{"key.gpg", "application/pgp-keys", bin}}, files...)
 		}
 	}
-	for _, f := range files {
-		info, err := blob.Put(ctx, p.blobs, f.data)
-		if err != nil {
-			return err
-		}
-		rec := meta.ProxyFile{Path: f.path, Digest: string(info.Digest), Size: info.Size, ContentType: f.ct,
-			Source: "union", FetchedAt: now, UsedAt: now}
-		if f.path == cls.group {
-			rec.ETag = unionTag(up.Digest)
-		}
-		recs = append(recs, rec)
-	}
-	if err := p.meta.PutProxyFiles(ctx, rc.repo.ID, recs); err != nil {
+	if err := p.recordUnion(ctx, rc, cls, up, recs, files); err != nil {
 		return err
 	}
-	p.invalidate(rc.repo.ID)
 	p.log.Info("union metadata built", "repo", rc.repo.Name, "path", cls.group, "cached_packages", len(cached), "kept_beyond_upstream", kept)
 	return nil
 }
@@ -376,7 +356,9 @@ func eachStanza(r io.Reader, fn func([]byte) error) error {
 		st.Write(line)
 		st.WriteByte('\n')
 	}
-	if err := sc.Err(); err != nil {
+	if err := sc.Err(); errors.Is(err, bufio.ErrTooLong) {
+		return fmt.Errorf("a stanza line is longer than %d bytes", maxStanza)
+	} else if err != nil {
 		return err
 	}
 	return flush()
