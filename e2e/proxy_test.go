@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"path"
@@ -62,7 +63,20 @@ func debUpstream(t *testing.T, root string, signer *sign.Signer, pkgs ...debPkg)
 		t.Fatalf("apt-ftparchive packages: %s", errOut)
 	}
 	writeFile(t, filepath.Join(bin, "Packages"), []byte(out))
-	mustRun(t, cleanEnv(), nil, "gzip", "-9kf", filepath.Join(bin, "Packages"))
+	debRelease(t, root, signer)
+}
+
+// debRelease gzips root's Packages and writes its Release, InRelease and
+// Release.gpg, signed by signer.
+func debRelease(t *testing.T, root string, signer *sign.Signer) {
+	t.Helper()
+	for _, f := range []string{"Release", "InRelease", "Release.gpg"} {
+		// apt-ftparchive would list an old Release in the new one.
+		if err := os.Remove(filepath.Join(root, "dists", "stable", f)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			t.Fatal(err)
+		}
+	}
+	mustRun(t, cleanEnv(), nil, "gzip", "-9kf", filepath.Join(root, "dists", "stable", "main", "binary-amd64", "Packages"))
 	rel, errOut, code := runIn(t, root, cleanEnv(), nil, "apt-ftparchive",
 		"-o", "APT::FTPArchive::Release::Origin=upstream", "-o", "APT::FTPArchive::Release::Suite=stable",
 		"-o", "APT::FTPArchive::Release::Codename=stable", "-o", "APT::FTPArchive::Release::Components=main",
@@ -203,14 +217,8 @@ func TestProxyDNF(t *testing.T) {
 func TestProxyAPT(t *testing.T) {
 	t.Parallel()
 	a := newAptRoot(t)
-	key, err := sign.Generate("Upstream Archive", "archive@example.com", "", time.Now().Add(-time.Hour))
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := sign.NewSigner(key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	uk := newUpstreamKey(t, "Upstream Archive")
+	key, signer := uk.key, uk.signer
 	hello := buildDeb(t, "proxy-hello", "1.0-1", "amd64", nil)
 	lib := buildDeb(t, "proxy-libhello", "2.0-1", "amd64", nil)
 	up := t.TempDir()
@@ -253,14 +261,8 @@ func TestProxyAPT(t *testing.T) {
 func TestProxyPacman(t *testing.T) {
 	t.Parallel()
 	p := newPacmanRoot(t)
-	packager, err := sign.Generate("Upstream Packager", "packager@example.com", "", time.Now().Add(-time.Hour))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pkSigner, err := sign.NewSigner(packager)
-	if err != nil {
-		t.Fatal(err)
-	}
+	pk := newUpstreamKey(t, "Upstream Packager")
+	packager, pkSigner := pk.key, pk.signer
 	tool := buildArch(t, pkSigner, "proxy-tool", "1.0-1", "x86_64")
 	up := t.TempDir()
 	archUpstream(t, up, tool)
@@ -589,6 +591,39 @@ func TestProxyUnion(t *testing.T) {
 	}
 }
 
+// TestProxyUnionAPTRefusesBadUpstream: an upstream Packages index with a
+// stanza past the bound cannot be merged: InRelease answers 502 saying
+// why, and no merged file, signature or key is recorded.
+func TestProxyUnionAPTRefusesBadUpstream(t *testing.T) {
+	t.Parallel()
+	uk := newUpstreamKey(t, "Upstream Archive")
+	up := t.TempDir()
+	debUpstream(t, up, uk.signer, buildDeb(t, "union-ok", "1.0-1", "amd64", nil))
+	pk := filepath.Join(up, "dists", "stable", "main", "binary-amd64", "Packages")
+	b, err := os.ReadFile(pk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	huge := "Package: huge\nVersion: 1\nArchitecture: amd64\nDescription: " + strings.Repeat("x", 2<<20) + "\n\n"
+	writeFile(t, pk, append(b, huge...))
+	debRelease(t, up, uk.signer)
+	ngx := testengine.StartNginx(t, up, testengine.NginxOptions{})
+	s := startServer(t, t.TempDir())
+	s.mustCLI(t, "repo", "create", "debian", "--format", "deb", "--kind", "proxy", "--mode", "union", "--upstream", ngx.URL)
+	resp, body, err := s.do(http.MethodGet, "/debian/dists/stable/InRelease", nil, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusBadGateway || !strings.Contains(string(body), "stanza line is longer than") {
+		t.Fatalf("InRelease of a union over a bad upstream: %s %s, want 502 saying the stanza is too large", resp.Status, body)
+	}
+	for _, p := range []string{"/debian/key.gpg", "/debian/dists/stable/Release.gpg"} {
+		if resp, _, err := s.do(http.MethodGet, p, nil, 0, nil); err != nil || resp.StatusCode == http.StatusOK {
+			t.Errorf("GET %s after a failed union build: %v %v", p, resp.Status, err)
+		}
+	}
+}
+
 // TestProxyUnionPacman: real pacman, requiring signed databases (packyard's
 // key) and signed packages (the upstream packager's), installs through a
 // union pacman proxy; the upstream removes a package from its database
@@ -596,14 +631,8 @@ func TestProxyUnion(t *testing.T) {
 // its signature, and installs it from the cache.
 func TestProxyUnionPacman(t *testing.T) {
 	t.Parallel()
-	packager, err := sign.Generate("Upstream Packager", "packager@example.com", "", time.Now().Add(-time.Hour))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pkSigner, err := sign.NewSigner(packager)
-	if err != nil {
-		t.Fatal(err)
-	}
+	pk := newUpstreamKey(t, "Upstream Packager")
+	packager, pkSigner := pk.key, pk.signer
 	kept := buildArch(t, pkSigner, "union-tool", "1.0-1", "x86_64")
 	gone := buildArch(t, pkSigner, "union-gone", "2.0-1", "x86_64")
 	up := t.TempDir()
@@ -699,14 +728,8 @@ func archDBDescs(t *testing.T, db []byte) map[string]string {
 // upstream's current packages.
 func TestProxyUnionAPT(t *testing.T) {
 	t.Parallel()
-	key, err := sign.Generate("Upstream Archive", "archive@example.com", "", time.Now().Add(-time.Hour))
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := sign.NewSigner(key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	uk := newUpstreamKey(t, "Upstream Archive")
+	key, signer := uk.key, uk.signer
 	kept := buildDeb(t, "union-kept", "1.0-1", "amd64", nil)
 	pruned := buildDeb(t, "union-pruned", "1.0-1", "all", nil)
 	up := t.TempDir()
