@@ -164,7 +164,7 @@ type Format interface {
 // itself while storing the file: never taken from a client or an upstream
 // index.
 type Digests struct {
-	MD5, SHA1, SHA256, SHA512 string
+	MD5, SHA256 string
 }
 
 // StoredParser is implemented by formats that parse a stored package

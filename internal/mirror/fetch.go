@@ -3,8 +3,6 @@ package mirror
 import (
 	"context"
 	"crypto/md5"
-	"crypto/sha1"
-	"crypto/sha512"
 	"encoding/hex"
 	"encoding/xml"
 	"errors"
@@ -215,30 +213,25 @@ var copyBufs = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b 
 // digester computes, besides the SHA-256 the blob store computes, the
 // digests a format.StoredParser takes.
 type digester struct {
-	md5, sha1, sha512 hash.Hash
+	md5 hash.Hash
 }
 
 func newDigester() *digester {
-	return &digester{md5: md5.New(), sha1: sha1.New(), sha512: sha512.New()}
+	return &digester{md5: md5.New()}
 }
 
 func (d *digester) Write(p []byte) (int, error) {
 	d.md5.Write(p)
-	d.sha1.Write(p)
-	d.sha512.Write(p)
 	return len(p), nil
 }
 
 func (d *digester) reset() {
 	d.md5.Reset()
-	d.sha1.Reset()
-	d.sha512.Reset()
 }
 
 // sums returns the digests of what was written, with the file's SHA-256.
 func (d *digester) sums(sha256 string) *format.Digests {
-	return &format.Digests{MD5: hex.EncodeToString(d.md5.Sum(nil)), SHA1: hex.EncodeToString(d.sha1.Sum(nil)),
-		SHA256: sha256, SHA512: hex.EncodeToString(d.sha512.Sum(nil))}
+	return &format.Digests{MD5: hex.EncodeToString(d.md5.Sum(nil)), SHA256: sha256}
 }
 
 // counting adds the bytes read to a shared counter (progress).

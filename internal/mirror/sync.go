@@ -352,7 +352,9 @@ func (s *syncer) recorder(ctx context.Context, done chan<- struct{}) {
 			return
 		}
 		var wg sync.WaitGroup
-		sem := make(chan struct{}, 32)
+		// As many at once as one SQLite transaction folds (its group
+		// commit takes up to 128): fewer, larger commits.
+		sem := make(chan struct{}, 128)
 		for _, b := range batch {
 			wg.Add(1)
 			sem <- struct{}{}

@@ -1,8 +1,6 @@
 package deb
 
 import (
-	"crypto/sha512"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -62,27 +60,19 @@ func scopeOf(params format.UploadParams) (dist, comp string, err error) {
 
 // parsed is what Parse keeps for Render.
 type parsed struct {
-	deb    *Deb
-	sha512 string
-	udeb   bool
+	deb  *Deb
+	udeb bool
 }
 
 // Parse reads one .deb or .udeb to its end. The distribution and
 // component come from params and are checked before the body is read.
 func (f *Format) Parse(r io.Reader, filename string, params format.UploadParams) (*format.Package, error) {
-	return f.parse(filename, params, func() (*Deb, string, error) {
-		h := sha512.New()
-		d, err := ReadDeb(io.TeeReader(r, h))
-		if err != nil {
-			return nil, "", err
-		}
-		return d, hex.EncodeToString(h.Sum(nil)), nil
-	})
+	return f.parse(filename, params, func() (*Deb, error) { return ReadDeb(r) })
 }
 
 // parse checks the file name and params, then reads the package with
-// read, which returns it and its SHA-512.
-func (f *Format) parse(filename string, params format.UploadParams, read func() (*Deb, string, error)) (*format.Package, error) {
+// read.
+func (f *Format) parse(filename string, params format.UploadParams, read func() (*Deb, error)) (*format.Package, error) {
 	udeb := strings.HasSuffix(filename, ".udeb")
 	if !udeb && !strings.HasSuffix(filename, ".deb") {
 		return nil, fmt.Errorf("%w: %q is not a .deb or .udeb file name", format.ErrInvalidPackage, filename)
@@ -91,7 +81,7 @@ func (f *Format) parse(filename string, params format.UploadParams, read func() 
 	if err != nil {
 		return nil, err
 	}
-	d, sum512, err := read()
+	d, err := read()
 	if err != nil {
 		return nil, err
 	}
@@ -115,7 +105,7 @@ func (f *Format) parse(filename string, params format.UploadParams, read func() 
 		Identity: format.Identity{Name: name, Epoch: v.Epoch, Version: v.Upstream, Release: v.Revision, Arch: arch},
 		Summary:  synopsis(c.Get("Description")),
 		Path:     poolPath(comp, source, name, v, arch, udeb),
-		Data:     &parsed{deb: d, sha512: sum512, udeb: udeb},
+		Data:     &parsed{deb: d, udeb: udeb},
 	}, nil
 }
 
@@ -123,16 +113,16 @@ func (f *Format) parse(filename string, params format.UploadParams, read func() 
 // while storing it (a mirror's download): it reads the control member
 // and seeks over the data member instead of hashing it.
 func (f *Format) ParseStored(r io.ReadSeeker, size int64, filename string, params format.UploadParams, sums format.Digests) (*format.Package, error) {
-	if sums.MD5 == "" || sums.SHA1 == "" || sums.SHA256 == "" || sums.SHA512 == "" {
-		return nil, errors.New("deb: ParseStored needs the MD5, SHA-1, SHA-256 and SHA-512 of the file")
+	if sums.MD5 == "" || sums.SHA256 == "" {
+		return nil, errors.New("deb: ParseStored needs the MD5 and SHA-256 of the file")
 	}
-	return f.parse(filename, params, func() (*Deb, string, error) {
+	return f.parse(filename, params, func() (*Deb, error) {
 		d, err := ReadDebStored(r, size)
 		if err != nil {
-			return nil, "", err
+			return nil, err
 		}
-		d.MD5, d.SHA1, d.SHA256 = sums.MD5, sums.SHA1, sums.SHA256
-		return d, sums.SHA512, nil
+		d.MD5, d.SHA256 = sums.MD5, sums.SHA256
+		return d, nil
 	})
 }
 
@@ -176,7 +166,9 @@ func fullVersion(id format.Identity) string {
 }
 
 // Render renders the package's Packages stanza: the control fields in
-// their order, then Filename, Size and the file's digests.
+// their order, then Filename, Size and the file's MD5 and SHA-256, the
+// digests Debian's own archive lists (it dropped SHA1 in 2016 and never
+// listed SHA512 in Packages; apt verifies a package by its SHA-256).
 func (f *Format) Render(p *format.Package, fi format.FileInfo) (map[string][]byte, error) {
 	pd, ok := p.Data.(*parsed)
 	if !ok {
@@ -206,9 +198,7 @@ func stanza(pd *parsed, path string) []byte {
 	writeField(&b, "Filename", path)
 	writeField(&b, "Size", fmt.Sprint(pd.deb.Size))
 	writeField(&b, "MD5sum", pd.deb.MD5)
-	writeField(&b, "SHA1", pd.deb.SHA1)
 	writeField(&b, "SHA256", pd.deb.SHA256)
-	writeField(&b, "SHA512", pd.sha512)
 	b.WriteByte('\n')
 	return []byte(b.String())
 }

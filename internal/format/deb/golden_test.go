@@ -86,7 +86,9 @@ func TestGoldenAgainstAptFtparchive(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	cmd := exec.Command(ftp, "packages", "pool")
+	// Debian's archive lists MD5sum and SHA256 in Packages, as packyard
+	// does; apt-ftparchive adds SHA1 and SHA512 unless told not to.
+	cmd := exec.Command(ftp, "-o", "APT::FTPArchive::SHA1=false", "-o", "APT::FTPArchive::SHA512=false", "packages", "pool")
 	cmd.Dir = root
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr

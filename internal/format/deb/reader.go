@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/md5"
-	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -35,8 +34,8 @@ const (
 type Deb struct {
 	// Control is the control file's one paragraph.
 	Control *Paragraph
-	// MD5, SHA1 and SHA256 are lower-case hex digests of the whole file.
-	MD5, SHA1, SHA256 string
+	// MD5 and SHA256 are lower-case hex digests of the whole file.
+	MD5, SHA256 string
 	// Size is the size of the whole file in bytes.
 	Size int64
 }
@@ -58,7 +57,7 @@ const (
 // (through this package's sentinels) and say what is wrong where, except
 // an error returned by r.Read, which is returned wrapped as it is.
 func ReadDeb(r io.Reader) (*Deb, error) {
-	src := &debSource{r: r, md5: md5.New(), sha1: sha1.New(), sha256: sha256.New()}
+	src := &debSource{r: r, md5: md5.New(), sha256: sha256.New()}
 	dr := &debReader{src: src, br: bufio.NewReaderSize(src, 64<<10)}
 	control, err := dr.read()
 	if src.err != nil {
@@ -80,7 +79,6 @@ func ReadDeb(r io.Reader) (*Deb, error) {
 	return &Deb{
 		Control: p,
 		MD5:     hex.EncodeToString(src.md5.Sum(nil)),
-		SHA1:    hex.EncodeToString(src.sha1.Sum(nil)),
 		SHA256:  hex.EncodeToString(src.sha256.Sum(nil)),
 		Size:    src.n,
 	}, nil
@@ -117,10 +115,10 @@ func ReadDebStored(r io.ReadSeeker, size int64) (*Deb, error) {
 // debSource hashes (unless its hashes are nil) and counts what is read
 // from r and keeps the first error r returns other than io.EOF.
 type debSource struct {
-	r                 io.Reader
-	md5, sha1, sha256 hash.Hash
-	n                 int64
-	err               error
+	r           io.Reader
+	md5, sha256 hash.Hash
+	n           int64
+	err         error
 }
 
 func (s *debSource) Read(p []byte) (int, error) {
@@ -130,7 +128,6 @@ func (s *debSource) Read(p []byte) (int, error) {
 	n, err := s.r.Read(p)
 	if n > 0 && s.md5 != nil {
 		s.md5.Write(p[:n])
-		s.sha1.Write(p[:n])
 		s.sha256.Write(p[:n])
 	}
 	if n > 0 {
