@@ -383,6 +383,11 @@ func (s *syncer) recorder(ctx context.Context, done chan<- struct{}) {
 		}
 		wg.Wait()
 		batch = batch[:0]
+		if !s.exact {
+			// Compress what the publish at the end will need while the
+			// downloads go on (repo/prewarm.go).
+			s.m.opts.Repos.WarmMirror(s.repo)
+		}
 	}
 	for {
 		select {

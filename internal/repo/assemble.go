@@ -171,6 +171,13 @@ type assembler struct {
 	// so the stream's hash and signature need not wait for its fsync.
 	stores   *errgroup.Group
 	storeCtx context.Context
+
+	// warmed holds chunks compressed ahead of a mirror's publish
+	// (prewarm.go), by encoding + chunk key; warmBytes is their size.
+	// taken counts the ones the current publish used.
+	warmed    map[string]warmChunk
+	warmBytes int64
+	taken     int
 }
 
 // maxStores bounds the blob writes one publish runs at once.
@@ -197,7 +204,7 @@ func (a *assembler) wait() error {
 
 func newAssembler(blobs blob.Store, load func(ctx context.Context, ids []int64) (map[int64]map[string][]byte, error)) *assembler {
 	return &assembler{blobs: blobs, chunks: map[string]*storedChunk{}, outputs: map[string]*outputState{},
-		load: load, loaded: map[int64]map[string][]byte{}}
+		load: load, loaded: map[int64]map[string][]byte{}, warmed: map[string]warmChunk{}}
 }
 
 // fragments returns the fragments of a chunk's entries, loading the ones
@@ -258,7 +265,8 @@ func (a *assembler) forget(entries []*format.Entry) {
 	a.loaded = map[int64]map[string][]byte{}
 }
 
-// sweep forgets chunks that the last publish did not use.
+// sweep forgets chunks that the last publish did not use, and the
+// prewarmed ones it did not take.
 func (a *assembler) sweep() {
 	for k, c := range a.chunks {
 		if !c.used {
@@ -266,6 +274,7 @@ func (a *assembler) sweep() {
 		}
 		c.used = false
 	}
+	a.warmed, a.warmBytes = map[string]warmChunk{}, 0
 }
 
 // build assembles one stream over its (already filtered, ID-ordered)
@@ -521,6 +530,19 @@ func (a *assembler) chunk(ctx context.Context, kind string, enc format.Encoding,
 			return data, c.digest, c.rec, nil
 		}
 		// Lost from the store: encode it again below.
+	}
+	if store {
+		if c, ok := a.takeWarm(ck); ok {
+			digest, err := a.put(ctx, c.data)
+			if err != nil {
+				return nil, "", xzRecord{}, err
+			}
+			a.mu.Lock()
+			a.taken++
+			a.chunks[ck] = &storedChunk{digest: digest, size: int64(len(c.data)), used: true, rec: c.rec}
+			a.mu.Unlock()
+			return c.data, digest, c.rec, nil
+		}
 	}
 	frags, err := a.fragments(ctx, entries)
 	if err != nil {

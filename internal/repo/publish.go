@@ -30,6 +30,7 @@ type publisher struct {
 	format format.Format
 
 	kickc chan struct{}
+	warmc chan struct{} // prewarm requests (prewarm.go)
 	stopc chan struct{}
 	once  sync.Once
 
@@ -44,6 +45,7 @@ type publisher struct {
 	// Owned by the run goroutine.
 	state *pubState
 	asm   *assembler
+	warm  *warmState
 	// phases times the parts of the last build, for the debug log.
 	phases struct{ streams, finish, store time.Duration }
 	// sigs reuses the signatures of unchanged databases.
@@ -88,7 +90,7 @@ type pubState struct {
 func newPublisher(s *Service, r *meta.Repo) *publisher {
 	p := &publisher{
 		s: s, repoID: r.ID, name: r.Name, format: s.formats[r.Format],
-		kickc: make(chan struct{}, 1), stopc: make(chan struct{}),
+		kickc: make(chan struct{}, 1), warmc: make(chan struct{}, 1), stopc: make(chan struct{}),
 	}
 	p.asm = p.newAssembler()
 	return p
@@ -147,6 +149,11 @@ func (p *publisher) run(ctx context.Context) {
 		case <-p.stopc:
 			p.fail(fmt.Errorf("repository %q was deleted", p.name))
 			return
+		case <-p.warmc:
+			if err := p.prewarm(ctx); err != nil && ctx.Err() == nil {
+				p.s.log.Debug("prewarm stopped", "repo", p.name, "err", err)
+			}
+			continue
 		case <-p.kickc:
 		}
 		err := p.publishOnce(ctx)
@@ -267,7 +274,7 @@ func (p *publisher) publishOnce(ctx context.Context) error {
 		}
 	} else {
 		if upTo > p.state.seq {
-			changes, err := p.s.meta.PackageChanges(ctx, p.repoID, p.state.seq, upTo)
+			changes, err := p.changesSince(ctx, upTo)
 			if err != nil {
 				return fmt.Errorf("read changes: %w", err)
 			}
@@ -324,7 +331,7 @@ func (p *publisher) publishOnce(ctx context.Context) error {
 	d := time.Since(start)
 	p.s.opts.Metrics.Published(p.name, g.Number, d)
 	p.s.log.Debug("published", "repo", p.name, "generation", g.Number, "packages", len(p.state.sorted), "seq", upTo,
-		"chunks_encoded", p.asm.encoded, "bytes_hashed", p.asm.hashed, "took", d,
+		"chunks_encoded", p.asm.encoded, "chunks_prewarmed", p.asm.taken, "bytes_hashed", p.asm.hashed, "took", d,
 		"read", tRead, "streams", p.phases.streams, "finish", p.phases.finish, "store", p.phases.store,
 		"commit", commitDone.Sub(tCommit))
 	p.done(upTo, g.Number, cfgWanted)
@@ -356,6 +363,7 @@ func (p *publisher) load(ctx context.Context, r *meta.Repo, upTo int64) error {
 	sort.Slice(st.sorted, func(i, j int) bool { return entryLess(st.sorted[i], st.sorted[j]) })
 	p.state = st
 	p.asm = p.newAssembler()
+	p.warm = nil
 	return nil
 }
 
@@ -421,7 +429,7 @@ func (p *publisher) build(ctx context.Context, r *meta.Repo, upTo int64) (*meta.
 		Signer: signer, PublicKey: asc, Settings: st.format(),
 	}
 	a := p.asm
-	a.encoded, a.hashed = 0, 0
+	a.encoded, a.hashed, a.taken = 0, 0, 0
 	a.begin(ctx)
 	defer a.wait() // after an early return; a no-op after the wait below
 	t0 := time.Now()

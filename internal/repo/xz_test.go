@@ -17,8 +17,10 @@ import (
 
 	"github.com/ulikunitz/xz"
 
+	"github.com/packyard/packyard/internal/blob"
 	"github.com/packyard/packyard/internal/blob/fsblob"
 	"github.com/packyard/packyard/internal/format"
+	"github.com/packyard/packyard/internal/meta"
 )
 
 // An xz output is one stream of many blocks, readable by single-stream
@@ -116,5 +118,115 @@ func realXz(t *testing.T, file, want []byte) {
 		if err != nil || !bytes.Equal(out, want) {
 			t.Fatalf("%v: %d bytes, %v; want %d bytes", argv, len(out), err, len(want))
 		}
+	}
+}
+
+// TestPrewarmedChunksArePublished: chunks compressed ahead (prewarm) are
+// the ones a publish takes instead of compressing them, the outputs are
+// byte for byte a fresh assembler's, nothing reaches the blob store
+// before the publish, and a chunk whose entries changed since it was
+// warmed is compressed again, not taken.
+func TestPrewarmedChunksArePublished(t *testing.T) {
+	ctx := context.Background()
+	entry := func(id int) *format.Entry {
+		return &format.Entry{ID: int64(id), Path: fmt.Sprintf("p/%05d", id), Fragments: map[string][]byte{"idx": []byte(fmt.Sprintf("Package: p%d\nVersion: %s\n\n", id, strings.Repeat("1", id%40)))}}
+	}
+	var entries []*format.Entry
+	for i := 1; i <= 3000; i++ {
+		entries = append(entries, entry(i))
+	}
+	st := format.Stream{Name: "Packages", Fragment: "idx", Encodings: []format.Encoding{format.Raw, format.Gzip, format.Xz},
+		Header: func(int) []byte { return nil }, LegacyHashes: true}
+	blobs, err := fsblob.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := newAssembler(blobs, nil)
+	warmAll := func() {
+		chunks := chunkEntries(entries)
+		for _, c := range chunks[:len(chunks)-1] {
+			for _, enc := range []format.Encoding{format.Gzip, format.Xz} {
+				if err := a.warm(ctx, st.Fragment, enc, chunkKey(st.Fragment, c), c); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	warmAll()
+	n := 0
+	if err := blobs.Walk(ctx, func(blob.Info) error { n++; return nil }); err != nil || n != 0 {
+		t.Fatalf("prewarming stored %d blobs (%v)", n, err)
+	}
+	chunks := len(chunkEntries(entries))
+	if chunks < 10 {
+		t.Fatalf("only %d chunks", chunks)
+	}
+	build := func(a *assembler) format.Built {
+		t.Helper()
+		a.encoded, a.taken = 0, 0
+		b, err := a.build(ctx, st, entries)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	got := build(a)
+	// Raw chunks are assembled, not warmed; of the compressed ones only
+	// the last of each encoding is left to compress.
+	if a.taken != 2*(chunks-1) || a.encoded != chunks+2 {
+		t.Fatalf("publish took %d prewarmed chunks and encoded %d, want %d and %d", a.taken, a.encoded, 2*(chunks-1), chunks+2)
+	}
+	a.sweep()
+	want := build(newAssembler(blobs, nil))
+	for _, enc := range st.Encodings {
+		if got.Encoded[enc].SHA256 != want.Encoded[enc].SHA256 || got.Encoded[enc].Size != want.Encoded[enc].Size {
+			t.Fatalf("%s: prewarmed build differs from a fresh one", encName(enc))
+		}
+		if d := blob.DigestOf(readParts(t, blobs, got.Encoded[enc])); string(d) != got.Encoded[enc].SHA256 {
+			t.Fatalf("%s: stored parts hash to %s, not %s", encName(enc), d, got.Encoded[enc].SHA256)
+		}
+	}
+
+	// Warm again, then drop a package from the middle: its chunk's key
+	// changes, so that chunk is compressed by the publish.
+	a = newAssembler(blobs, nil)
+	warmAll()
+	entries = append(entries[:1500], entries[1501:]...)
+	got = build(a)
+	if a.taken != 2*(chunks-2) || a.encoded != chunks+4 {
+		t.Fatalf("after a change: took %d, encoded %d, want %d and %d", a.taken, a.encoded, 2*(chunks-2), chunks+4)
+	}
+	want = build(newAssembler(blobs, nil))
+	if got.Encoded[format.Xz].SHA256 != want.Encoded[format.Xz].SHA256 || got.Encoded[format.Gzip].SHA256 != want.Encoded[format.Gzip].SHA256 {
+		t.Fatal("after a change: prewarmed build differs from a fresh one")
+	}
+	// The warm chunks the publish did not take are dropped with it.
+	a.sweep()
+	if len(a.warmed) != 0 || a.warmBytes != 0 {
+		t.Fatalf("sweep left %d warm chunks (%d bytes)", len(a.warmed), a.warmBytes)
+	}
+}
+
+// TestTentativeEntries: prewarming sees the state with the changes past
+// it applied (the last change of a package wins), in ID order, and the
+// state itself is left as it is.
+func TestTentativeEntries(t *testing.T) {
+	p := &publisher{state: &pubState{}}
+	for _, id := range []int64{2, 4, 6} {
+		p.state.sorted = append(p.state.sorted, &format.Entry{ID: id})
+	}
+	pkg := func(id int64, removed bool) meta.PackageChange {
+		return meta.PackageChange{Package: meta.Package{ID: id}, Removed: removed}
+	}
+	got := p.tentative([]meta.PackageChange{pkg(5, false), pkg(4, true), pkg(1, false), pkg(7, false), pkg(7, true), pkg(3, false)})
+	var ids []int64
+	for _, e := range got {
+		ids = append(ids, e.ID)
+	}
+	if fmt.Sprint(ids) != "[1 2 3 5 6]" {
+		t.Fatalf("tentative entries %v, want [1 2 3 5 6]", ids)
+	}
+	if len(p.state.sorted) != 3 || p.state.sorted[1].ID != 4 {
+		t.Fatal("tentative changed the state")
 	}
 }
