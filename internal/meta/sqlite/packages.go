@@ -41,20 +41,22 @@ func (s *Store) AddPackage(ctx context.Context, p *meta.Package) (*meta.Package,
 func (s *Store) addBatch(batch []*addRequest) {
 	ctx := context.Background()
 	err := s.write(ctx, func(tx *sql.Tx) error {
+		savepoint, release, rollback := tx.StmtContext(ctx, s.stmtSavepoint), tx.StmtContext(ctx, s.stmtRelease), tx.StmtContext(ctx, s.stmtRollbackTo)
+		names := map[int64]string{} // repository names, read once a batch
 		for _, r := range batch {
 			if r.err = r.ctx.Err(); r.err != nil {
 				continue
 			}
-			if _, err := tx.ExecContext(ctx, `SAVEPOINT add_package`); err != nil {
+			if _, err := savepoint.ExecContext(ctx); err != nil {
 				return err
 			}
-			r.existing, r.id, r.seq, r.err = s.addOne(ctx, tx, r.p)
+			r.existing, r.id, r.seq, r.err = s.addOne(ctx, tx, r.p, names)
 			if r.err != nil && !errors.Is(r.err, meta.ErrExists) {
-				if _, err := tx.ExecContext(ctx, `ROLLBACK TO add_package`); err != nil {
+				if _, err := rollback.ExecContext(ctx); err != nil {
 					return err
 				}
 			}
-			if _, err := tx.ExecContext(ctx, `RELEASE add_package`); err != nil {
+			if _, err := release.ExecContext(ctx); err != nil {
 				return err
 			}
 		}
@@ -73,28 +75,33 @@ const sqlPathConflict = `SELECT ` + pkgColumns + ` FROM packages p
 	WHERE p.repo_id = $1 AND p.removed_seq = 0 AND p.path = $2 AND p.digest <> $3 LIMIT 1`
 
 // addOne inserts one package with its fragments and its event in tx.
-func (s *Store) addOne(ctx context.Context, tx *sql.Tx, p *meta.Package) (existing *meta.Package, id, seq int64, err error) {
-	repo, err := s.repoName(ctx, tx, p.RepoID)
-	if err != nil {
-		return nil, 0, 0, err
+// names caches repository names for the transaction.
+func (s *Store) addOne(ctx context.Context, tx *sql.Tx, p *meta.Package, names map[int64]string) (existing *meta.Package, id, seq int64, err error) {
+	repo, ok := names[p.RepoID]
+	if !ok {
+		if repo, err = s.repoName(ctx, tx, p.RepoID); err != nil {
+			return nil, 0, 0, err
+		}
+		names[p.RepoID] = repo
 	}
 	// A live package at the same path with other bytes conflicts; with
 	// the same bytes the file is shared (the same .deb in two
-	// distributions).
-	ex, err := scanPackage(tx.StmtContext(ctx, s.stmtPathConflict).QueryRowContext(ctx, p.RepoID, p.Path, p.Digest))
-	if err == nil {
-		return ex, 0, 0, meta.ErrExists
-	}
-	if !errors.Is(err, sql.ErrNoRows) {
-		return nil, 0, 0, fmt.Errorf("look up package at %s: %w", p.Path, err)
-	}
-	// The partial unique index on live identity turns a duplicate into
-	// "no row inserted", which is how the conflict is detected without
-	// parsing driver errors.
+	// distributions). The partial unique index on live identity turns a
+	// duplicate into "no row inserted" too, which is how conflicts are
+	// detected without parsing driver errors; which one it was is looked
+	// up after.
+	var predicted int64
 	err = tx.StmtContext(ctx, s.stmtInsertPackage).QueryRowContext(ctx,
 		p.RepoID, p.Scope, p.Name, p.Epoch, p.Version, p.Release, p.Arch,
-		p.Path, p.Digest, p.Size, p.Summary, p.UploadedBy, nanos(p.UploadedAt)).Scan(&id)
+		p.Path, p.Digest, p.Size, p.Summary, p.UploadedBy, nanos(p.UploadedAt)).Scan(&id, &predicted)
 	if errors.Is(err, sql.ErrNoRows) {
+		ex, err := scanPackage(tx.StmtContext(ctx, s.stmtPathConflict).QueryRowContext(ctx, p.RepoID, p.Path, p.Digest))
+		if err == nil {
+			return ex, 0, 0, meta.ErrExists
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return nil, 0, 0, fmt.Errorf("look up package at %s: %w", p.Path, err)
+		}
 		existing, err = conflicting(ctx, tx, p)
 		if err != nil {
 			return nil, 0, 0, err
@@ -114,7 +121,11 @@ func (s *Store) addOne(ctx context.Context, tx *sql.Tx, p *meta.Package) (existi
 	if err != nil {
 		return nil, 0, 0, err
 	}
-	_, err = tx.StmtContext(ctx, s.stmtSetAddedSeq).ExecContext(ctx, seq, id)
+	if seq != predicted {
+		// Not expected (nothing else writes in this transaction), but
+		// the row must name its event's sequence number.
+		_, err = tx.StmtContext(ctx, s.stmtSetAddedSeq).ExecContext(ctx, seq, id)
+	}
 	return nil, id, seq, err
 }
 

@@ -49,6 +49,8 @@ type Store struct {
 	// Statements of the upload path, parsed once; transactions use them
 	// through Tx.StmtContext.
 	stmtRepoName, stmtInsertPackage, stmtInsertFragment, stmtInsertEvent, stmtSetAddedSeq, stmtPathConflict *sql.Stmt
+	// The savepoint around each package of a batch.
+	stmtSavepoint, stmtRelease, stmtRollbackTo *sql.Stmt
 	// Reads made for every package of a mirror sync or upload, prepared
 	// on the read pool (each connection parses them once, not per call).
 	stmtLastSeq, stmtPackageByPath, stmtFindPackage *sql.Stmt
@@ -60,10 +62,19 @@ type Store struct {
 // Statements prepared by Open.
 const (
 	sqlRepoName      = `SELECT name FROM repos WHERE id = $1`
+	// added_seq is the sequence number the package's event, inserted
+	// next in the same transaction, will get (events.seq is
+	// AUTOINCREMENT: one past the largest ever used); addOne checks it.
+	// Nothing is inserted when a live package has the path with other
+	// bytes (sqlPathConflict) or the identity (the partial unique index);
+	// addOne then finds which.
 	sqlInsertPackage = `INSERT INTO packages (repo_id, scope, name, epoch, version, release, arch,
 			path, digest, size, summary, uploaded_by, uploaded_at, added_seq, removed_seq)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 0, 0)
-		ON CONFLICT DO NOTHING RETURNING id`
+		SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
+			COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0) + 1, 0
+		WHERE NOT EXISTS (SELECT 1 FROM packages q
+			WHERE q.repo_id = $1 AND q.removed_seq = 0 AND q.path = $8 AND q.digest <> $9)
+		ON CONFLICT DO NOTHING RETURNING id, added_seq`
 	sqlInsertFragment = `INSERT INTO package_fragments (package_id, kind, data) VALUES ($1, $2, $3)`
 	sqlInsertEvent    = `INSERT INTO events (type, repo, data, time) VALUES ($1, $2, $3, $4) RETURNING seq`
 	sqlSetAddedSeq    = `UPDATE packages SET added_seq = $1 WHERE id = $2`
@@ -103,6 +114,9 @@ func Open(ctx context.Context, file string) (*Store, error) {
 		{&s.stmtInsertEvent, sqlInsertEvent},
 		{&s.stmtSetAddedSeq, sqlSetAddedSeq},
 		{&s.stmtPathConflict, sqlPathConflict},
+		{&s.stmtSavepoint, `SAVEPOINT add_package`},
+		{&s.stmtRelease, `RELEASE add_package`},
+		{&s.stmtRollbackTo, `ROLLBACK TO add_package`},
 	} {
 		if *st.dst, err = w.PrepareContext(ctx, st.query); err != nil {
 			w.Close()
@@ -151,7 +165,7 @@ func Open(ctx context.Context, file string) (*Store, error) {
 func (s *Store) Close() error {
 	errs := []error{s.r.Close()}
 	for _, st := range []*sql.Stmt{s.stmtRepoName, s.stmtInsertPackage, s.stmtInsertFragment, s.stmtInsertEvent, s.stmtSetAddedSeq,
-		s.stmtPathConflict, s.stmtLastSeq, s.stmtPackageByPath, s.stmtFindPackage} {
+		s.stmtPathConflict, s.stmtLastSeq, s.stmtPackageByPath, s.stmtFindPackage, s.stmtSavepoint, s.stmtRelease, s.stmtRollbackTo} {
 		errs = append(errs, st.Close())
 	}
 	return errors.Join(append(errs, s.w.Close())...)

@@ -3,8 +3,10 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/packyard/packyard/internal/meta"
@@ -244,4 +246,74 @@ func TestPragmas(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestAddedSeqIsTheEventsSeq: a package row's added_seq, written with the
+// row (the sequence number the event inserted next will get), is its
+// package.added event's, for concurrent adds folded into batches, and
+// still when the prediction cannot hold (the UPDATE fallback).
+func TestAddedSeqIsTheEventsSeq(t *testing.T) {
+	ctx := t.Context()
+	s := open(t, filepath.Join(t.TempDir(), "meta.db"))
+	defer s.Close()
+	r := &meta.Repo{Name: "r", Format: meta.FormatDeb, Kind: meta.KindHosted, Config: []byte(`{}`)}
+	if err := s.CreateRepo(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	add := func(name string) {
+		p := &meta.Package{RepoID: r.ID, Identity: meta.Identity{Name: name, Version: "1", Arch: "amd64"}, Path: "pool/" + name + ".deb",
+			Digest: fmt.Sprintf("%064d", len(name)), Fragments: map[string][]byte{"Packages": []byte(name)}}
+		if _, err := s.AddPackage(ctx, p); err != nil {
+			t.Error(err)
+		}
+	}
+	check := func(want int) {
+		t.Helper()
+		bySeq := map[int64]int64{} // event seq → package ID in its data
+		evs, err := s.Events(ctx, 0, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range evs {
+			if e.Type == meta.EventPackageAdded {
+				var d meta.PackageEventData
+				if err := json.Unmarshal(e.Data, &d); err != nil {
+					t.Fatal(err)
+				}
+				bySeq[e.Seq] = d.ID
+			}
+		}
+		rows, err := s.r.QueryContext(ctx, `SELECT id, added_seq FROM packages`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		n := 0
+		for rows.Next() {
+			var id, seq int64
+			if err := rows.Scan(&id, &seq); err != nil {
+				t.Fatal(err)
+			}
+			if bySeq[seq] != id {
+				t.Errorf("package %d: added_seq %d is the event of package %d", id, seq, bySeq[seq])
+			}
+			n++
+		}
+		if n != want || len(bySeq) != want {
+			t.Fatalf("%d packages, %d package.added events, want %d", n, len(bySeq), want)
+		}
+	}
+	var wg sync.WaitGroup
+	for i := range 40 {
+		wg.Go(func() { add(fmt.Sprintf("p%02d", i)) })
+	}
+	wg.Wait()
+	check(40)
+	// Without the events' sqlite_sequence row the predicted number is
+	// wrong; the row must still name its event.
+	if _, err := s.w.ExecContext(ctx, `DELETE FROM sqlite_sequence WHERE name = 'events'`); err != nil {
+		t.Fatal(err)
+	}
+	add("late")
+	check(41)
 }
