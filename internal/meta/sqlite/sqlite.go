@@ -61,7 +61,7 @@ type Store struct {
 
 // Statements prepared by Open.
 const (
-	sqlRepoName      = `SELECT name FROM repos WHERE id = $1`
+	sqlRepoName = `SELECT name FROM repos WHERE id = $1`
 	// added_seq is the sequence number the package's event, inserted
 	// next in the same transaction, will get (events.seq is
 	// AUTOINCREMENT: one past the largest ever used); addOne checks it.
