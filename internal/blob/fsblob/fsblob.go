@@ -55,6 +55,9 @@ type Store struct {
 	// durable holds the shard directories whose entries in their parents
 	// this process has fsynced, so a Commit fsyncs each parent once.
 	durable sync.Map // string → struct{}
+	// lazyDirs holds the shard directories a lazy commit created (or met)
+	// without fsyncing their parent: the next Sync makes them durable.
+	lazyDirs sync.Map // string → struct{}
 
 	// synced remembers blobs this process committed or found and made
 	// durable (file and directory entry fsynced), so that storing them
@@ -374,23 +377,28 @@ func notFound(d blob.Digest, op string, err error) error {
 	return fmt.Errorf("fsblob: %s blob %s: %w", op, d, err)
 }
 
-// mkdirShard creates the shard directories of d if needed and makes their
-// entries durable. A directory that already exists is synced too, the first
+// mkdirShard creates the shard directory of d if needed and makes its
+// entry durable. A directory that already exists is synced too, the first
 // time this process sees it: it may have been created by a concurrent Commit
 // that has not synced it yet, or by a process that crashed before syncing.
-func (s *Store) mkdirShard(d blob.Digest) error {
-	for _, dir := range []string{s.shardDir(d)} {
-		if _, ok := s.durable.Load(dir); ok {
-			continue
-		}
-		if err := os.Mkdir(dir, dirMode); err != nil && !errors.Is(err, fs.ErrExist) {
-			return err
-		}
-		if err := syncDir(filepath.Dir(dir)); err != nil {
-			return err
-		}
-		s.durable.Store(dir, struct{}{})
+// For a lazy commit the parent is not fsynced: the store's next Sync, which
+// makes the blob durable, makes the directory's entry durable with it.
+func (s *Store) mkdirShard(d blob.Digest, lazy bool) error {
+	dir := s.shardDir(d)
+	if _, ok := s.durable.Load(dir); ok {
+		return nil
 	}
+	if err := os.Mkdir(dir, dirMode); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	if lazy {
+		s.lazyDirs.Store(dir, struct{}{})
+		return nil
+	}
+	if err := syncDir(filepath.Dir(dir)); err != nil {
+		return err
+	}
+	s.durable.Store(dir, struct{}{})
 	return nil
 }
 

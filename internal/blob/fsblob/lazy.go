@@ -66,8 +66,17 @@ func (s *Store) Sync(ctx context.Context) error {
 		id := l.started
 		flushed := l.pending
 		l.pending = nil
+		// Shard directories made before the flush are durable after it.
+		var dirs []any
+		s.lazyDirs.Range(func(k, _ any) bool { dirs = append(dirs, k); return true })
 		l.mu.Unlock()
 		err := syncfs(s.blobs)
+		if err == nil {
+			for _, d := range dirs {
+				s.durable.Store(d, struct{}{})
+				s.lazyDirs.Delete(d)
+			}
+		}
 		l.mu.Lock()
 		l.running, l.finished, l.err = false, id, err
 		if err != nil {

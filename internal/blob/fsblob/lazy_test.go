@@ -37,6 +37,15 @@ func TestLazyCommit(t *testing.T) {
 	if !s.isLazy(lazy[0]) {
 		t.Fatal("blob not tracked as lazy")
 	}
+	// Their shard directories were made without fsyncing the parent:
+	// the flush makes them durable.
+	shard := s.shardDir(lazy[0])
+	if _, ok := s.durable.Load(shard); ok {
+		t.Fatal("a lazy commit fsynced its shard directory's parent")
+	}
+	if _, ok := s.lazyDirs.Load(shard); !ok {
+		t.Fatal("shard directory of a lazy commit not tracked")
+	}
 	var wg sync.WaitGroup
 	errs := make(chan error, 8)
 	for range 8 {
@@ -54,6 +63,12 @@ func TestLazyCommit(t *testing.T) {
 		if s.isLazy(d) || !s.isSynced(d) {
 			t.Fatalf("blob %s not flushed by Sync", d)
 		}
+	}
+	if _, ok := s.durable.Load(shard); !ok {
+		t.Fatal("Sync did not make the lazy shard directory durable")
+	}
+	if _, ok := s.lazyDirs.Load(shard); ok {
+		t.Fatal("Sync left the shard directory tracked as lazy")
 	}
 	if s.lazy.finished > 3 {
 		t.Errorf("8 concurrent Sync calls ran %d flushes, want them shared", s.lazy.finished)
@@ -73,6 +88,9 @@ func TestLazyCommit(t *testing.T) {
 	}
 	if !s.isSynced(info.Digest) {
 		t.Errorf("durable commit over a lazy one did not mark it synced")
+	}
+	if _, ok := s.durable.Load(s.shardDir(info.Digest)); !ok {
+		t.Errorf("durable commit over a lazy one left its shard directory's entry unsynced")
 	}
 	if n, _ := s.TempCount(); n != 0 {
 		t.Errorf("%d temporary files left", n)

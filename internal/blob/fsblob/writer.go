@@ -127,6 +127,10 @@ func (w *writer) commit(ctx context.Context, want blob.Digest, lazy bool) (blob.
 				return blob.Info{}, wrap(err)
 			}
 		}
+		// Its shard directory may have been made by a lazy commit too.
+		if err := w.s.mkdirShard(d, false); err != nil {
+			return blob.Info{}, wrap(err)
+		}
 		if !w.s.isSynced(d) {
 			if err := syncDir(w.s.shardDir(d)); err != nil {
 				return blob.Info{}, wrap(err)
@@ -146,7 +150,7 @@ func (w *writer) commit(ctx context.Context, want blob.Digest, lazy bool) (blob.
 			return blob.Info{}, wrap(err)
 		}
 	}
-	if err := w.s.mkdirShard(d); err != nil {
+	if err := w.s.mkdirShard(d, lazy); err != nil {
 		return blob.Info{}, wrap(err)
 	}
 	// Link, unlike rename, fails if the name exists, so a concurrent commit
@@ -160,25 +164,27 @@ func (w *writer) commit(ctx context.Context, want blob.Digest, lazy bool) (blob.
 	if err != nil && !errors.Is(err, fs.ErrExist) {
 		return blob.Info{}, wrap(err)
 	}
-	err = w.f.Close()
+	// The file linked is the blob (an fstat, not a path lookup); after a
+	// lost race the blob is the winner's file.
+	var fi fs.FileInfo
+	if err == nil {
+		fi, err = w.f.Stat()
+	} else {
+		fi, err = os.Stat(final)
+	}
+	if cerr := w.f.Close(); err == nil {
+		err = cerr
+	}
 	w.f = nil
 	if err != nil {
 		return blob.Info{}, wrap(err)
 	}
 	if lazy {
-		fi, err := os.Stat(final)
-		if err != nil {
-			return blob.Info{}, wrap(err)
-		}
 		w.s.markLazy(d)
 		return info(d, fi), nil
 	}
 	// Synced after a lost race too: the winner may not have synced yet.
 	if err := syncDir(w.s.shardDir(d)); err != nil {
-		return blob.Info{}, wrap(err)
-	}
-	fi, err := os.Stat(final)
-	if err != nil {
 		return blob.Info{}, wrap(err)
 	}
 	w.s.markSynced(d)
