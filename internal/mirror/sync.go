@@ -288,7 +288,10 @@ func (s *syncer) copy(ctx context.Context, j job) error {
 		}
 		size = info.Size
 	}
-	st := repo.Stored{Repo: s.repo, Filename: path.Base(j.rel), Digest: j.e.SHA256, Size: size, Path: j.path, Params: j.params}
+	// An empty union mirror has nothing to look a package up in; a
+	// duplicate within the sync is refused when it is recorded.
+	st := repo.Stored{Repo: s.repo, Filename: path.Base(j.rel), Digest: j.e.SHA256, Size: size, Path: j.path, Params: j.params,
+		NoLookup: s.empty && !s.exact}
 	if dg != nil && n > 0 {
 		// Downloaded (not found in the store): the digests are the
 		// stored bytes', and the format need not read them again.

@@ -24,6 +24,10 @@ type Upload struct {
 	// Wait makes Ingest return only once the package is in the current
 	// generation.
 	Wait bool
+
+	// noLookup skips looking for a live package with the identity before
+	// recording (Stored.NoLookup).
+	noLookup bool
 }
 
 // Result says what an upload did.
@@ -183,7 +187,11 @@ func (s *Service) prepare(ctx context.Context, r *meta.Repo, f format.Format, pk
 	}
 	id := meta.Identity{Scope: scope, Name: pkg.Name, Epoch: pkg.Epoch, Version: pkg.Version, Release: pkg.Release, Arch: pkg.Arch}
 
-	existing, err := s.meta.FindPackage(ctx, r.ID, id)
+	var existing *meta.Package
+	err = meta.ErrNotFound
+	if !u.noLookup {
+		existing, err = s.meta.FindPackage(ctx, r.ID, id)
+	}
 	switch {
 	case err == nil:
 		if existing.Digest == digest {

@@ -146,6 +146,10 @@ type Stored struct {
 	// stored (Digest among them): a format that can use them parses
 	// without reading the whole file again (format.StoredParser).
 	Sums *format.Digests
+	// NoLookup skips looking for a live package with the file's identity
+	// (the caller knows the repository held none when its sync began);
+	// RecordPrepared still refuses a conflicting one.
+	NoLookup bool
 }
 
 // PrepareStored parses a package file already in the blob store for a
@@ -175,7 +179,7 @@ func (s *Service) PrepareStored(ctx context.Context, st Stored) (*Prepared, *Res
 	if st.Path != "" {
 		pkg.Path = st.Path
 	}
-	return s.prepare(ctx, st.Repo, f, pkg, st.Digest, st.Size, Upload{Repo: st.Repo.Name, Filename: st.Filename, Params: st.Params, Uploader: "mirror"})
+	return s.prepare(ctx, st.Repo, f, pkg, st.Digest, st.Size, Upload{Repo: st.Repo.Name, Filename: st.Filename, Params: st.Params, Uploader: "mirror", noLookup: st.NoLookup})
 }
 
 // RecordPrepared adds a prepared package's row (its blob must be durable:
