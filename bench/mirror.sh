@@ -9,7 +9,7 @@
 # $BENCH_WORK/mirror-cache), starts every server itself and removes its
 # scratch data afterwards.
 #
-#   bench/mirror.sh          # full: 2,000 packages per upstream, 3 samples (median)
+#   bench/mirror.sh          # full: 2,000 packages per upstream, 5 samples (median)
 #                            #   → section "Mirror repositories (issue 7)" of docs/benchmarks.md
 #   bench/mirror.sh -quick   # smoke: 200 packages, 1 sample
 #                            #   → $BENCH_WORK/benchmarks-mirror-quick.md

@@ -7,7 +7,7 @@
 // signed repositories served by nginx on a loopback port; they are built
 // once (createrepo_c, apt-ftparchive) and kept in -cache.
 //
-//	go run ./bench/mirrorbench -packyard BIN -cache DIR [-n 2000 -samples 3]
+//	go run ./bench/mirrorbench -packyard BIN -cache DIR [-n 2000 -samples 5]
 //	go run ./bench/mirrorbench -packyard BIN -cache DIR -quick -engines anchors
 package main
 
@@ -64,7 +64,7 @@ func main() {
 	flag.StringVar(&cfg.out, "out", "", "also write the markdown report to this file")
 	flag.IntVar(&cfg.n, "n", 2000, "packages of each upstream at the initial sync")
 	flag.IntVar(&cfg.extra, "extra", 10, "packages added upstream before the incremental sync")
-	flag.IntVar(&cfg.samples, "samples", 3, "initial + incremental syncs per tool and format (each from an empty mirror); the report gives the median")
+	flag.IntVar(&cfg.samples, "samples", 5, "initial + incremental syncs per tool and format (each from an empty mirror, the tools in turn); the report gives the median")
 	flag.Int64Var(&cfg.seed, "seed", 1, "corpus seed")
 	flag.StringVar(&engines, "engines", "packyard,dnf,aptly", "tools to measure, comma-separated: packyard, dnf, aptly; anchors = dnf,aptly")
 	flag.StringVar(&formats, "formats", "rpm,deb", "upstreams to mirror, comma-separated: rpm, deb")
