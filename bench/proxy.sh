@@ -6,7 +6,7 @@
 # package). bench/proxybench starts every server itself on free loopback
 # ports and removes them afterwards.
 #
-#   bench/proxy.sh          # full: 5 cold samples, 3 rounds of 10 s warm runs (16 clients on InRelease,
+#   bench/proxy.sh          # full: 5 cold samples, 5 rounds of 10 s warm runs (16 clients on InRelease,
 #                           #   4 on the package), 3 fan-in runs of 64 clients
 #                           #   → section "Proxy repositories (issue 8)" of docs/benchmarks.md
 #   bench/proxy.sh -quick   # smoke: 2 cold samples, 3 s warm runs, 1 fan-in run

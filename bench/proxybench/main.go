@@ -83,7 +83,7 @@ func main() {
 	flag.IntVar(&cfg.metaClients, "meta-clients", 16, "concurrent keep-alive clients reading the metadata file")
 	flag.IntVar(&cfg.pkgClients, "pkg-clients", 4, "concurrent keep-alive clients reading the package")
 	flag.DurationVar(&cfg.warmFor, "warm-for", 10*time.Second, "length of each warm run")
-	flag.IntVar(&cfg.warmRounds, "warm-rounds", 3, "warm runs per proxy and file, the proxies in turn in each round (the report gives the median run)")
+	flag.IntVar(&cfg.warmRounds, "warm-rounds", 5, "warm runs per proxy and file, the proxies in turn in each round (the report gives the median run)")
 	flag.IntVar(&cfg.fanIn, "fan-in", 64, "concurrent clients of the cold fan-in")
 	flag.IntVar(&cfg.fanInSamples, "fan-in-samples", 3, "fan-in runs (and single cold downloads) per proxy")
 	flag.StringVar(&cfg.engines, "engines", "packyard,nginx,apt-cacher-ng", "proxies to measure, comma-separated")
