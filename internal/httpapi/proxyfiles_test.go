@@ -103,7 +103,7 @@ func TestProxyPathsReachUpstreamUnchanged(t *testing.T) {
 
 // newProxyServer starts an API server with a proxy for deb repositories
 // and returns its URL and admin token.
-func newProxyServer(t *testing.T) (string, string) {
+func newProxyServer(t testing.TB) (string, string) {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()

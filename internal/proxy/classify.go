@@ -23,13 +23,49 @@ const (
 // class is what classify says about a path.
 type class struct {
 	kind kind
-	// group is the pointer group's main file and members all its files,
-	// main first (pointer files only).
-	group   string
-	members []string
+	// A pointer group's files are dir + main + each of sfx, the main one
+	// first; path, the file asked for, is member self. The names are
+	// made when asked for (member), not for every request.
+	dir, main, path string
+	sfx             []string
+	self            int
 	// byHash is the sha256 a by-hash path names ("" if none).
 	byHash string
 }
+
+// The suffixes of each format's pointer group members.
+var (
+	rpmPointer  = []string{"", ".asc", ".key"}
+	debPointer  = []string{"InRelease", "Release", "Release.gpg"}
+	archPointer = []string{"", ".sig"}
+)
+
+// pointer returns the class of path, a member of the pointer group
+// dir + main + sfx.
+func pointer(path, dir, main string, sfx []string) class {
+	c := class{kind: kindPointer, dir: dir, main: main, path: path, sfx: sfx, self: -1}
+	base := path[len(dir):]
+	for i, x := range sfx {
+		if len(base) == len(main)+len(x) && base[:len(main)] == main && base[len(main):] == x {
+			c.self = i
+		}
+	}
+	return c
+}
+
+// member returns the path of the group's member i (0: the main one).
+func (c class) member(i int) string {
+	if i == c.self {
+		return c.path
+	}
+	return c.dir + c.main + c.sfx[i]
+}
+
+// group returns the path of the group's main file.
+func (c class) group() string { return c.member(0) }
+
+// count returns the number of the group's members.
+func (c class) count() int { return len(c.sfx) }
 
 // classify sorts a repository path into its class, by format:
 //
@@ -44,10 +80,9 @@ func classify(format, p string) class {
 	dir, base := path.Split(p)
 	switch format {
 	case meta.FormatRPM:
-		for _, sfx := range []string{"", ".asc", ".key"} {
+		for _, sfx := range rpmPointer {
 			if strings.HasSuffix(p, "repodata/repomd.xml"+sfx) && base == "repomd.xml"+sfx {
-				main := dir + "repomd.xml"
-				return class{kind: kindPointer, group: main, members: []string{main, main + ".asc", main + ".key"}}
+				return pointer(p, dir, "repomd.xml", rpmPointer)
 			}
 		}
 		if strings.HasPrefix(p, "repodata/") || strings.Contains(p, "/repodata/") {
@@ -67,14 +102,13 @@ func classify(format, p string) class {
 			}
 		}
 		if (base == "InRelease" || base == "Release" || base == "Release.gpg") && isDistDir(dir) {
-			return class{kind: kindPointer, group: dir + "InRelease",
-				members: []string{dir + "InRelease", dir + "Release", dir + "Release.gpg"}}
+			return pointer(p, dir, "", debPointer)
 		}
 		return class{kind: kindIndex}
 	case meta.FormatArch:
 		main := strings.TrimSuffix(base, ".sig")
 		if isArchDB(main) {
-			return class{kind: kindPointer, group: dir + main, members: []string{dir + main, dir + main + ".sig"}}
+			return pointer(p, dir, main, archPointer)
 		}
 	}
 	return class{kind: kindImmutable}

@@ -113,7 +113,7 @@ func (p *Proxy) buildIndex(ctx context.Context, rc *repoConfig) (map[string]expe
 				srcs = append(srcs, *f)
 			}
 		case meta.FormatArch:
-			if c := classify(meta.FormatArch, f.Path); c.kind == kindPointer && c.group == f.Path && strings.Contains(base, ".db") {
+			if c := classify(meta.FormatArch, f.Path); c.kind == kindPointer && c.group() == f.Path && strings.Contains(base, ".db") {
 				srcs = append(srcs, *f)
 			}
 		}

@@ -15,6 +15,14 @@ import (
 type headerValues struct {
 	m sync.Map // string → []string
 	n atomic.Int64
+	// lengths holds recent Content-Length values by size modulo its
+	// length: no string is formatted per request for a file served again.
+	lengths [1024]atomic.Pointer[lengthValue]
+}
+
+type lengthValue struct {
+	n int64
+	v []string
 }
 
 // maxInterned bounds the interned values; past it they are forgotten.
@@ -38,11 +46,13 @@ func (hv *headerValues) set(h http.Header, k, v string) { h[k] = hv.get(v) }
 
 // length interns a Content-Length value.
 func (hv *headerValues) length(n int64) []string {
-	if n < 1<<16 {
-		// Small sizes are the common case: keep their text too.
-		return hv.get(strconv.FormatInt(n, 10))
+	slot := &hv.lengths[uint64(n)%uint64(len(hv.lengths))]
+	if lv := slot.Load(); lv != nil && lv.n == n {
+		return lv.v
 	}
-	return []string{strconv.FormatInt(n, 10)}
+	v := []string{strconv.FormatInt(n, 10)}
+	slot.Store(&lengthValue{n: n, v: v})
+	return v
 }
 
 // etag returns the ETag value of a blob digest ("DIGEST", quoted),

@@ -41,10 +41,10 @@ func (p *Proxy) namedFiles(ctx context.Context, rc *repoConfig, cls class, membe
 	var src string
 	switch rc.repo.Format {
 	case meta.FormatRPM:
-		src = cls.group
+		src = cls.group()
 	case meta.FormatDeb:
 		// InRelease if the upstream has one, else Release.
-		for _, m := range cls.members[:2] {
+		for _, m := range []string{cls.member(0), cls.member(1)} {
 			if _, ok := byPath[rc.recPath(m)]; ok {
 				src = m
 				break

@@ -93,7 +93,8 @@ func (p *Proxy) servePointer(w http.ResponseWriter, r *http.Request, rc *repoCon
 // lack some, such as an InRelease).
 // It returns the record it judged by.
 func (p *Proxy) groupFresh(ctx context.Context, rc *repoConfig, cls class) (bool, *meta.ProxyFile, error) {
-	for _, m := range cls.members {
+	for i := range cls.count() {
+		m := cls.member(i)
 		rec, err := p.meta.GetProxyFile(ctx, rc.repo.ID, rc.recPath(m))
 		if errors.Is(err, meta.ErrNotFound) {
 			continue
@@ -110,7 +111,7 @@ func (p *Proxy) groupFresh(ctx context.Context, rc *repoConfig, cls class) (bool
 // progress. The refresh itself is detached from ctx: a client that gives
 // up does not waste the work done for the others.
 func (p *Proxy) refreshGroup(ctx context.Context, rc *repoConfig, cls class) error {
-	key := fmt.Sprintf("%d/%s", rc.repo.ID, cls.group)
+	key := fmt.Sprintf("%d/%s", rc.repo.ID, cls.group())
 	p.mu.Lock()
 	c, ok := p.groups[key]
 	if !ok {
@@ -137,7 +138,8 @@ func (p *Proxy) doRefresh(rc *repoConfig, cls class) error {
 	ctx, cancel := context.WithTimeout(p.ctx, groupTimeout)
 	defer cancel()
 	old := map[string]*meta.ProxyFile{}
-	for _, m := range cls.members {
+	for i := range cls.count() {
+		m := cls.member(i)
 		rec, err := p.meta.GetProxyFile(ctx, rc.repo.ID, rc.recPath(m))
 		if err == nil {
 			old[m] = rec
@@ -156,7 +158,7 @@ func (p *Proxy) doRefresh(rc *repoConfig, cls class) error {
 			continue
 		}
 		if err := p.meta.PutProxyFiles(ctx, rc.repo.ID, recs); err != nil {
-			return fmt.Errorf("record %s: %w", cls.group, err)
+			return fmt.Errorf("record %s: %w", cls.group(), err)
 		}
 		for _, m := range absent {
 			if old[m] != nil {
@@ -168,7 +170,7 @@ func (p *Proxy) doRefresh(rc *repoConfig, cls class) error {
 		p.invalidate(rc.repo.ID)
 		return nil
 	}
-	return joinFetchErrors(cls.group, errs)
+	return joinFetchErrors(cls.group(), errs)
 }
 
 // fetchGroup fetches a pointer group's members from one upstream
@@ -182,7 +184,8 @@ func (p *Proxy) fetchGroup(ctx context.Context, rc *repoConfig, up source, cls c
 		absent  []string
 		changed = map[string]bool{}
 	)
-	for _, m := range cls.members {
+	for i := range cls.count() {
+		m := cls.member(i)
 		resp, body, err := p.request(ctx, rc, up, m, old[m])
 		switch {
 		case errors.Is(err, errNotModified) && old[m] != nil:
@@ -205,8 +208,8 @@ func (p *Proxy) fetchGroup(ctx context.Context, rc *repoConfig, up source, cls c
 		members = append(members, *rec)
 		changed[m] = old[m] == nil || old[m].Digest != rec.Digest
 	}
-	if len(absent) == len(cls.members) {
-		return nil, nil, fmt.Errorf("%w: %s has no %s", ErrNotFound, up.base, cls.group)
+	if len(absent) == cls.count() {
+		return nil, nil, fmt.Errorf("%w: %s has no %s", ErrNotFound, up.base, cls.group())
 	}
 	named, err := p.namedFiles(ctx, rc, cls, members, changed)
 	if err != nil {
@@ -234,7 +237,7 @@ func (p *Proxy) fetchGroup(ctx context.Context, rc *repoConfig, up source, cls c
 			continue
 		}
 		if err != nil {
-			return nil, nil, fmt.Errorf("%s names %s: %w", cls.group, nf.path, err)
+			return nil, nil, fmt.Errorf("%s names %s: %w", cls.group(), nf.path, err)
 		}
 		recs = append(recs, meta.ProxyFile{Path: recAt, Digest: res.Digest, Size: res.Size, ContentType: res.ContentType,
 			ETag: res.ETag, LastModified: res.LastModified, Source: res.Source, FetchedAt: now, UsedAt: now})

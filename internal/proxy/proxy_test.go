@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -477,8 +478,8 @@ func TestClassify(t *testing.T) {
 		{meta.FormatArch, "x86_64/foo-1-1-x86_64.pkg.tar.zst.sig", kindImmutable, ""},
 	} {
 		c := classify(tc.format, tc.path)
-		if c.kind != tc.kind || c.group != tc.group {
-			t.Errorf("classify(%s, %s) = kind %d group %q; want %d %q", tc.format, tc.path, c.kind, c.group, tc.kind, tc.group)
+		if c.kind != tc.kind || c.group() != tc.group {
+			t.Errorf("classify(%s, %s) = kind %d group %q; want %d %q", tc.format, tc.path, c.kind, c.group(), tc.kind, tc.group)
 		}
 	}
 }
@@ -529,5 +530,40 @@ func TestCutMidStreamAbortsEveryClient(t *testing.T) {
 	}
 	if _, err := e.store.GetProxyFile(t.Context(), e.repo.ID, "Packages/cut.rpm"); !errors.Is(err, meta.ErrNotFound) {
 		t.Fatalf("a cut download was recorded: %v", err)
+	}
+}
+
+// TestPointerMembers: a pointer group's members are named in order, the
+// main one first, whichever member was asked for.
+func TestPointerMembers(t *testing.T) {
+	for _, tc := range []struct {
+		format, path string
+		want         []string
+	}{
+		{meta.FormatDeb, "dists/stable/Release.gpg", []string{"dists/stable/InRelease", "dists/stable/Release", "dists/stable/Release.gpg"}},
+		{meta.FormatDeb, "dists/stable/InRelease", []string{"dists/stable/InRelease", "dists/stable/Release", "dists/stable/Release.gpg"}},
+		{meta.FormatRPM, "os/repodata/repomd.xml.asc", []string{"os/repodata/repomd.xml", "os/repodata/repomd.xml.asc", "os/repodata/repomd.xml.key"}},
+		{meta.FormatArch, "core/os/x86_64/core.db.sig", []string{"core/os/x86_64/core.db", "core/os/x86_64/core.db.sig"}},
+		{meta.FormatArch, "x86_64/extra.files.tar.gz", []string{"x86_64/extra.files.tar.gz", "x86_64/extra.files.tar.gz.sig"}},
+	} {
+		c := classify(tc.format, tc.path)
+		var got []string
+		for i := range c.count() {
+			got = append(got, c.member(i))
+		}
+		if c.kind != kindPointer || fmt.Sprint(got) != fmt.Sprint(tc.want) || c.group() != tc.want[0] || c.member(c.self) != tc.path {
+			t.Errorf("classify(%s, %s): kind %d, members %q (self %d), want %q", tc.format, tc.path, c.kind, got, c.self, tc.want)
+		}
+	}
+}
+
+// TestContentLengthValues: the interned Content-Length values are right,
+// sizes that share a slot included.
+func TestContentLengthValues(t *testing.T) {
+	var hv headerValues
+	for _, n := range []int64{0, 7, 2814, 2814 + 1024, 2814, 20 << 20, 1<<40 + 3} {
+		if got := hv.length(n); len(got) != 1 || got[0] != strconv.FormatInt(n, 10) {
+			t.Errorf("length(%d) = %q", n, got)
+		}
 	}
 }

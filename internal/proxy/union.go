@@ -97,25 +97,25 @@ func (p *Proxy) renderFragments(rc *repoConfig, pth string, res *fetched) (strin
 // ensureUnion builds the merged metadata of a pointer group unless it was
 // built from the upstream's current repomd.xml.
 func (p *Proxy) ensureUnion(ctx context.Context, rc *repoConfig, cls class) error {
-	up, err := p.meta.GetProxyFile(ctx, rc.repo.ID, rc.recPath(cls.group))
+	up, err := p.meta.GetProxyFile(ctx, rc.repo.ID, rc.recPath(cls.group()))
 	if errors.Is(err, meta.ErrNotFound) && rc.repo.Format == meta.FormatDeb {
 		// An APT upstream without InRelease: its Release.
-		up, err = p.meta.GetProxyFile(ctx, rc.repo.ID, rc.recPath(cls.members[1]))
+		up, err = p.meta.GetProxyFile(ctx, rc.repo.ID, rc.recPath(cls.member(1)))
 	}
 	if errors.Is(err, meta.ErrNotFound) {
-		return fmt.Errorf("%w: the upstream has no %s", ErrNotFound, cls.group)
+		return fmt.Errorf("%w: the upstream has no %s", ErrNotFound, cls.group())
 	}
 	if err != nil {
 		return err
 	}
-	cur, err := p.meta.GetProxyFile(ctx, rc.repo.ID, cls.group)
+	cur, err := p.meta.GetProxyFile(ctx, rc.repo.ID, cls.group())
 	if err == nil && cur.ETag == unionTag(up.Digest) {
 		return nil
 	}
 	if err != nil && !errors.Is(err, meta.ErrNotFound) {
 		return err
 	}
-	key := fmt.Sprintf("%d/union/%s", rc.repo.ID, cls.group)
+	key := fmt.Sprintf("%d/union/%s", rc.repo.ID, cls.group())
 	p.mu.Lock()
 	c, ok := p.groups[key]
 	if !ok {
@@ -124,7 +124,7 @@ func (p *Proxy) ensureUnion(ctx context.Context, rc *repoConfig, cls class) erro
 		go func() {
 			c.err = p.buildUnion(rc, cls, up)
 			if c.err != nil {
-				p.log.Warn("union metadata not built", "repo", rc.repo.Name, "path", cls.group, "err", c.err)
+				p.log.Warn("union metadata not built", "repo", rc.repo.Name, "path", cls.group(), "err", c.err)
 			}
 			p.mu.Lock()
 			delete(p.groups, key)
@@ -190,7 +190,7 @@ func (p *Proxy) buildUnion(rc *repoConfig, cls class, up *meta.ProxyFile) error 
 	for _, d := range md.Data {
 		byType[d.Type] = d
 	}
-	dir := path.Dir(cls.group) // ".../repodata"
+	dir := path.Dir(cls.group()) // ".../repodata"
 	base := strings.TrimSuffix(path.Dir(dir), ".")
 	if base != "" {
 		base += "/"
@@ -261,9 +261,9 @@ func (p *Proxy) buildUnion(rc *repoConfig, cls class, up *meta.ProxyFile) error 
 		return fmt.Errorf("sign repomd.xml: %w", err)
 	}
 	if err := p.recordUnion(ctx, rc, cls, up, recs, []unionFile{
-		{cls.group + ".key", "application/pgp-keys", pub},
-		{cls.group + ".asc", "application/pgp-signature", sig},
-		{cls.group, "application/xml", repomd},
+		{cls.group() + ".key", "application/pgp-keys", pub},
+		{cls.group() + ".asc", "application/pgp-signature", sig},
+		{cls.group(), "application/xml", repomd},
 	}); err != nil {
 		return err
 	}
@@ -273,7 +273,7 @@ func (p *Proxy) buildUnion(rc *repoConfig, cls class, up *meta.ProxyFile) error 
 			kept++
 		}
 	}
-	p.log.Info("union metadata built", "repo", rc.repo.Name, "path", cls.group, "cached_packages", len(cached), "kept_beyond_upstream", kept)
+	p.log.Info("union metadata built", "repo", rc.repo.Name, "path", cls.group(), "cached_packages", len(cached), "kept_beyond_upstream", kept)
 	return nil
 }
 
@@ -297,7 +297,7 @@ func (p *Proxy) recordUnion(ctx context.Context, rc *repoConfig, cls class, up *
 		}
 		rec := meta.ProxyFile{Path: f.path, Digest: string(info.Digest), Size: info.Size, ContentType: f.ct,
 			Source: "union", FetchedAt: now, UsedAt: now}
-		if f.path == cls.group {
+		if f.path == cls.group() {
 			rec.ETag = unionTag(up.Digest)
 		}
 		recs = append(recs, rec)

@@ -177,10 +177,10 @@ func (p *Proxy) buildUnionArch(ctx context.Context, rc *repoConfig, cls class, u
 		return err
 	}
 	kind := arch.FragDB
-	if strings.Contains(path.Base(cls.group), ".files") {
+	if strings.Contains(path.Base(cls.group()), ".files") {
 		kind = arch.FragFiles
 	}
-	dir := dirOf(cls.group)
+	dir := dirOf(cls.group())
 	var cached []map[string][]byte
 	err = p.meta.ListProxyFiles(ctx, rc.repo.ID, func(f *meta.ProxyFile) error {
 		if f.Fragments == "" || strings.HasPrefix(f.Path, upstreamPrefix) || dirOf(f.Path) != dir {
@@ -228,7 +228,7 @@ func (p *Proxy) buildUnionArch(ctx context.Context, rc *repoConfig, cls class, u
 		return err
 	})
 	if err != nil {
-		return fail(fmt.Errorf("%w: read the upstream %s: %v", ErrBadGateway, path.Base(cls.group), err))
+		return fail(fmt.Errorf("%w: read the upstream %s: %v", ErrBadGateway, path.Base(cls.group()), err))
 	}
 	if err := tw.Flush(); err != nil {
 		return fail(err)
@@ -270,18 +270,18 @@ func (p *Proxy) buildUnionArch(ctx context.Context, rc *repoConfig, cls class, u
 	}
 	sig, err := sg.DetachBinary(dbBytes)
 	if err != nil {
-		return fmt.Errorf("sign %s: %w", cls.group, err)
+		return fmt.Errorf("sign %s: %w", cls.group(), err)
 	}
 	// One transaction; the signature first, so that in this order a
 	// reader of the records sees it before the database it signs.
 	now := p.now()
-	sigRec := []unionFile{{cls.group + ".sig", "application/pgp-signature", sig}, {"key.asc", "application/pgp-keys", pub}}
-	dbRec := meta.ProxyFile{Path: cls.group, Digest: string(info.Digest), Size: info.Size, ContentType: "application/gzip",
+	sigRec := []unionFile{{cls.group() + ".sig", "application/pgp-signature", sig}, {"key.asc", "application/pgp-keys", pub}}
+	dbRec := meta.ProxyFile{Path: cls.group(), Digest: string(info.Digest), Size: info.Size, ContentType: "application/gzip",
 		ETag: unionTag(up.Digest), Source: "union", FetchedAt: now, UsedAt: now}
 	if err := p.recordUnion(ctx, rc, cls, up, nil, sigRec, dbRec); err != nil {
 		return err
 	}
-	p.log.Info("union metadata built", "repo", rc.repo.Name, "path", cls.group, "cached_packages", len(cached), "kept_beyond_upstream", len(newest))
+	p.log.Info("union metadata built", "repo", rc.repo.Name, "path", cls.group(), "cached_packages", len(cached), "kept_beyond_upstream", len(newest))
 	return nil
 }
 

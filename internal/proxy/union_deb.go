@@ -163,7 +163,7 @@ func (p *Proxy) buildUnionDeb(ctx context.Context, rc *repoConfig, cls class, up
 	if err != nil {
 		return fmt.Errorf("%w: parse the upstream Release: %v", ErrBadGateway, err)
 	}
-	distDir := path.Dir(cls.group) + "/" // "dists/stable/"
+	distDir := path.Dir(cls.group()) + "/" // "dists/stable/"
 
 	// What the group stored of the upstream's distribution, and the
 	// cached packages' stanzas.
@@ -289,7 +289,7 @@ func (p *Proxy) buildUnionDeb(ctx context.Context, rc *repoConfig, cls class, up
 	if err := p.recordUnion(ctx, rc, cls, up, recs, files); err != nil {
 		return err
 	}
-	p.log.Info("union metadata built", "repo", rc.repo.Name, "path", cls.group, "cached_packages", len(cached), "kept_beyond_upstream", kept)
+	p.log.Info("union metadata built", "repo", rc.repo.Name, "path", cls.group(), "cached_packages", len(cached), "kept_beyond_upstream", kept)
 	return nil
 }
 
