@@ -12,12 +12,8 @@ import (
 	"errors"
 	"fmt"
 	"hash"
-	"io"
 	"sync"
 
-	"github.com/klauspost/compress/gzip"
-	"github.com/klauspost/compress/zstd"
-	"github.com/ulikunitz/xz"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/packyard/packyard/internal/blob"
@@ -75,52 +71,6 @@ func chunkKey(kind string, chunk []*format.Entry) string {
 		b = binary.LittleEndian.AppendUint64(b, uint64(e.ID))
 	}
 	return string(b)
-}
-
-var gzipWriters = sync.Pool{New: func() any {
-	w, _ := gzip.NewWriterLevel(nil, gzip.DefaultCompression)
-	return w
-}}
-
-// encode compresses data as one self-contained member/frame/stream; Raw
-// returns data itself.
-func encode(enc format.Encoding, data []byte) ([]byte, error) {
-	var buf bytes.Buffer
-	var w io.WriteCloser
-	var err error
-	switch enc {
-	case format.Raw:
-		return data, nil
-	case format.Gzip:
-		// A gzip compressor allocates about a megabyte: reuse them.
-		zw := gzipWriters.Get().(*gzip.Writer)
-		defer gzipWriters.Put(zw)
-		zw.Reset(&buf)
-		w = zw
-	case format.Zstd:
-		w, err = zstd.NewWriter(&buf, zstd.WithEncoderConcurrency(1))
-	case format.Xz:
-		w, err = xz.NewWriter(&buf)
-	default:
-		return nil, fmt.Errorf("unknown encoding %q", enc)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if _, err := w.Write(data); err != nil {
-		return nil, err
-	}
-	if err := w.Close(); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
-}
-
-func encName(enc format.Encoding) string {
-	if enc == format.Raw {
-		return "raw"
-	}
-	return string(enc)
 }
 
 // storedChunk is an encoded chunk in the blob store.
@@ -544,21 +494,7 @@ func (a *assembler) chunk(ctx context.Context, kind string, enc format.Encoding,
 			return c.data, digest, c.rec, nil
 		}
 	}
-	frags, err := a.fragments(ctx, entries)
-	if err != nil {
-		return nil, "", xzRecord{}, err
-	}
-	var raw []byte
-	for _, f := range frags {
-		raw = append(raw, f[kind]...)
-	}
-	var data []byte
-	var rec xzRecord
-	if enc == format.Xz {
-		data, rec, err = xzBlock(raw)
-	} else {
-		data, err = encode(enc, raw)
-	}
+	data, rec, err := a.encodeChunk(ctx, kind, enc, entries)
 	if err != nil {
 		return nil, "", xzRecord{}, err
 	}

@@ -204,14 +204,9 @@ func (a *assembler) warm(ctx context.Context, kind string, enc format.Encoding, 
 	if stored || warm || full {
 		return nil
 	}
-	frags, err := a.fragments(ctx, entries)
-	if err != nil {
-		return err
-	}
-	var raw []byte
-	for _, f := range frags {
-		raw = append(raw, f[kind]...)
-	}
+	var c warmChunk
+	var err error
+	c.data, c.rec, err = a.encodeChunk(ctx, kind, enc, entries)
 	// Fragments read for this chunk are not kept: the publish reads what
 	// it needs, and prewarming a long sync would otherwise gather the
 	// whole repository's.
@@ -222,12 +217,6 @@ func (a *assembler) warm(ctx context.Context, kind string, enc format.Encoding, 
 		}
 	}
 	a.mu.Unlock()
-	var c warmChunk
-	if enc == format.Xz {
-		c.data, c.rec, err = xzBlock(raw)
-	} else {
-		c.data, err = encode(enc, raw)
-	}
 	if err != nil {
 		return fmt.Errorf("prewarm a chunk: %w", err)
 	}

@@ -59,22 +59,9 @@ const (
 func ReadDeb(r io.Reader) (*Deb, error) {
 	src := &debSource{r: r, md5: md5.New(), sha256: sha256.New()}
 	dr := &debReader{src: src, br: bufio.NewReaderSize(src, 64<<10)}
-	control, err := dr.read()
-	if src.err != nil {
-		// The read error comes first, even if the data before it was
-		// already found to be invalid: it may say why (the upload was cut
-		// or is over a size limit).
-		return nil, fmt.Errorf("deb: reading the package: %w", src.err)
-	}
+	p, err := dr.control()
 	if err != nil {
 		return nil, err
-	}
-	p, err := ParseParagraph(control)
-	if err == nil {
-		err = CheckBinary(p)
-	}
-	if err != nil {
-		return nil, debContext(err, "control")
 	}
 	return &Deb{
 		Control: p,
@@ -95,9 +82,21 @@ func ReadDebStored(r io.ReadSeeker, size int64) (*Deb, error) {
 	// A small buffer: only the member headers and the control member are
 	// read (the first fill of a large one would read into data.tar).
 	dr := &debReader{src: src, br: bufio.NewReaderSize(src, 8<<10), seeker: r, size: size}
+	p, err := dr.control()
+	if err != nil {
+		return nil, err
+	}
+	return &Deb{Control: p, Size: size}, nil
+}
+
+// control reads the archive and returns its control paragraph, checked
+// with CheckBinary. A read error comes first, even if the data before it
+// was already found to be invalid: it may say why (the upload was cut or
+// is over a size limit).
+func (dr *debReader) control() (*Paragraph, error) {
 	control, err := dr.read()
-	if src.err != nil {
-		return nil, fmt.Errorf("deb: reading the package: %w", src.err)
+	if dr.src.err != nil {
+		return nil, fmt.Errorf("deb: reading the package: %w", dr.src.err)
 	}
 	if err != nil {
 		return nil, err
@@ -109,7 +108,7 @@ func ReadDebStored(r io.ReadSeeker, size int64) (*Deb, error) {
 	if err != nil {
 		return nil, debContext(err, "control")
 	}
-	return &Deb{Control: p, Size: size}, nil
+	return p, nil
 }
 
 // debSource hashes (unless its hashes are nil) and counts what is read
