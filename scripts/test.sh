@@ -83,6 +83,7 @@ fuzz FuzzReadPackage 8000x ./internal/format/arch/
 fuzz FuzzParsePkgInfo 400000x ./internal/format/arch/
 fuzz FuzzReader 50000x ./internal/format/internal/xzread/
 fuzz FuzzReadHeader 200000x ./internal/blobbatch/
+fuzz FuzzParse 500000x ./internal/httpfast/
 fuzz FuzzUnionDeb 100000x ./internal/proxy/
 fuzz FuzzUnionArch 200000x ./internal/proxy/
 # Upstream index readers of mirrors (internal/format/upstream).

@@ -212,8 +212,8 @@ func (r *run) all(ctx context.Context, engines []engine) error {
 					return fmt.Errorf("%s, warm %s: %w", e.name, kind, err)
 				}
 				if kind == "InRelease" {
-					cfg.logf("  %.0f req/s, p50 %s, p99 %s, %d upstream requests", w.reqPerSec(), stats.MS(w.latency.P50()),
-						stats.MS(w.latency.Quantile(0.99)), w.upstream)
+					cfg.logf("  %.0f req/s, p50 %s, p99 %s, proxy CPU %s per request, %d upstream requests", w.reqPerSec(), stats.MS(w.latency.P50()),
+						stats.MS(w.latency.Quantile(0.99)), micros(w.cpuPerRequest()), w.upstream)
 				} else {
 					cfg.logf("  %.0f MiB/s, %d upstream requests", w.mibPerSec(), w.upstream)
 				}

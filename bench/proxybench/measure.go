@@ -131,6 +131,8 @@ type warmResult struct {
 	// upstream is the requests the upstream saw during the run.
 	upstream int
 	foreign  *proc.Foreign
+	// proxyCPU is the CPU time the proxy's own processes used.
+	proxyCPU time.Duration
 	// rounds are the figures of every run, in order, when this is the
 	// median one (medianRun).
 	rounds []float64
@@ -138,6 +140,22 @@ type warmResult struct {
 
 func (w *warmResult) reqPerSec() float64 { return float64(w.requests) / w.elapsed.Seconds() }
 func (w *warmResult) mibPerSec() float64 { return float64(w.bytes) / (1 << 20) / w.elapsed.Seconds() }
+
+// cpuPerRequest is the proxy's CPU time per successful request.
+func (w *warmResult) cpuPerRequest() time.Duration {
+	return w.proxyCPU / time.Duration(max(1, w.requests))
+}
+
+// cpuOf is the CPU time processes pids used so far.
+func cpuOf(pids []int) time.Duration {
+	var t time.Duration
+	for _, pid := range pids {
+		if c, err := proc.CPUTime(pid); err == nil {
+			t += c
+		}
+	}
+	return t
+}
 
 // measureWarm has clients keep-alive clients GET rel from inst for d,
 // each answer compared with want. Each client fetches once before the
@@ -182,11 +200,12 @@ func (r *run) measureWarm(inst *instance, rel string, want []byte, clients int, 
 	ready.Wait()
 	mark := r.up.mark()
 	fm := proc.StartForeign(append(inst.pids(), r.up.PIDs()...)...)
+	cpu0 := cpuOf(inst.pids())
 	stop = time.Now().Add(d)
 	t0 := time.Now()
 	close(start)
 	wg.Wait()
-	res := &warmResult{clients: clients, elapsed: time.Since(t0), foreign: fm.Stop()}
+	res := &warmResult{clients: clients, elapsed: time.Since(t0), foreign: fm.Stop(), proxyCPU: cpuOf(inst.pids()) - cpu0}
 	for c, l := range lats {
 		res.latency = append(res.latency, l...)
 		res.errors += errs[c]

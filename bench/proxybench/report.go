@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"time"
 
 	"github.com/packyard/packyard/bench/internal/report"
 	"github.com/packyard/packyard/bench/internal/stats"
@@ -100,14 +101,15 @@ func (r *run) markdown() string {
 		"package, for %s each (one untimed request per client first), in %d rounds\n"+
 		"that take the proxies in turn; each proxy's median run is shown (every run's\n"+
 		"figure below the table).\n\n", cfg.metaClients, cfg.pkgClients, cfg.warmFor, cfg.warmRounds)
-	d.Printf("| proxy | InRelease req/s | p50 | p99 | %s MiB/s | req/s | p50 | failed requests (InRelease / package) | upstream requests during the runs | CPU of other processes (InRelease / package) |\n", pkgName)
-	d.Printf("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+	d.Printf("| proxy | InRelease req/s | p50 | p99 | %s MiB/s | req/s | p50 | failed requests (InRelease / package) | upstream requests during the runs | proxy's CPU per request (InRelease / package) | CPU of other processes (InRelease / package) |\n", pkgName)
+	d.Printf("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 	var failures []string
 	for _, x := range r.results {
 		m, p := x.warmMeta, x.warmPkg
-		d.Printf("| %s | %.0f | %s | %s | %.0f | %.1f | %s | %d / %d | %d / %d | %.0f%% / %.0f%% |\n", x.name, m.reqPerSec(),
+		d.Printf("| %s | %.0f | %s | %s | %.0f | %.1f | %s | %d / %d | %d / %d | %s / %s | %.0f%% / %.0f%% |\n", x.name, m.reqPerSec(),
 			stats.MS(m.latency.P50()), stats.MS(m.latency.Quantile(0.99)), p.mibPerSec(), p.reqPerSec(),
-			stats.MS(p.latency.P50()), m.errors, p.errors, m.upstream, p.upstream, 100*m.foreign.Share(), 100*p.foreign.Share())
+			stats.MS(p.latency.P50()), m.errors, p.errors, m.upstream, p.upstream, micros(m.cpuPerRequest()), micros(p.cpuPerRequest()),
+			100*m.foreign.Share(), 100*p.foreign.Share())
 		for _, w := range []*warmResult{m, p} {
 			if w.firstErr != nil {
 				failures = append(failures, fmt.Sprintf("%s: %s", x.name, firstLine(w.firstErr.Error())))
@@ -219,4 +221,9 @@ func figures(v []float64, verb string) string {
 		out[i] = fmt.Sprintf(verb, f)
 	}
 	return strings.Join(out, ", ")
+}
+
+// micros formats d in microseconds.
+func micros(d time.Duration) string {
+	return fmt.Sprintf("%.0f µs", float64(d)/float64(time.Microsecond))
 }

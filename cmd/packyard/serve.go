@@ -26,6 +26,7 @@ import (
 	"github.com/packyard/packyard/internal/format/deb"
 	"github.com/packyard/packyard/internal/format/rpm"
 	"github.com/packyard/packyard/internal/httpapi"
+	"github.com/packyard/packyard/internal/httpfast"
 	"github.com/packyard/packyard/internal/meta"
 	"github.com/packyard/packyard/internal/mirror"
 	"github.com/packyard/packyard/internal/proxy"
@@ -270,6 +271,12 @@ func serve(ctx context.Context, cfg config.Server, logOut io.Writer) error {
 	if err != nil {
 		return err
 	}
+	var fast *httpfast.Listener
+	if cfg.FastPath {
+		fast = httpfast.Listen(ln, httpfast.Options{Handler: api, ReadHeaderTimeout: srv.ReadHeaderTimeout,
+			IdleTimeout: srv.IdleTimeout, Log: log})
+		ln = fast
+	}
 	if cfg.DebugListen != "" {
 		if err := serveDebug(cfg.DebugListen, log); err != nil {
 			return err
@@ -289,6 +296,9 @@ func serve(ctx context.Context, cfg config.Server, logOut io.Writer) error {
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return err
+	}
+	if fast != nil {
+		_ = fast.Shutdown(sctx) // what is left after the deadline ends with the process
 	}
 	return nil
 }

@@ -108,6 +108,9 @@ type Server struct {
 	ReadHeaderTimeout Duration `toml:"read_header_timeout" env:"PACKYARD_READ_HEADER_TIMEOUT"`
 	// IdleTimeout closes idle keep-alive connections.
 	IdleTimeout Duration `toml:"idle_timeout" env:"PACKYARD_IDLE_TIMEOUT"`
+	// FastPath answers plain GETs of files held in memory (a proxy
+	// repository's cached metadata) outside net/http (internal/httpfast).
+	FastPath bool `toml:"fast_path" env:"PACKYARD_FAST_PATH"`
 	// BodyIdleTimeout aborts an upload or download that moves no byte for
 	// this long (a whole upload may take longer).
 	BodyIdleTimeout Duration `toml:"body_idle_timeout" env:"PACKYARD_BODY_IDLE_TIMEOUT"`
@@ -180,6 +183,7 @@ func Default() Server {
 		KeepGenerations:   3,
 		ReadHeaderTimeout: Duration{10 * time.Second},
 		IdleTimeout:       Duration{120 * time.Second},
+		FastPath:          true,
 		BodyIdleTimeout:   Duration{60 * time.Second},
 		ShutdownTimeout:   Duration{30 * time.Second},
 		DefaultKey:        "default",

@@ -105,6 +105,15 @@ func TestProxyPathsReachUpstreamUnchanged(t *testing.T) {
 // and returns its URL and admin token.
 func newProxyServer(t testing.TB) (string, string) {
 	t.Helper()
+	api, admin := newProxyAPI(t)
+	srv := httptest.NewServer(api)
+	t.Cleanup(srv.Close)
+	return srv.URL, admin
+}
+
+// newProxyAPI is the API server of newProxyServer, and the admin token.
+func newProxyAPI(t testing.TB) (*httpapi.Server, string) {
+	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
 	blobs, err := fsblob.Open(filepath.Join(dir, "blobs"))
@@ -130,15 +139,14 @@ func newProxyServer(t testing.TB) (string, string) {
 		t.Fatal(err)
 	}
 	px := proxy.New(proxy.Options{Blobs: blobs, Meta: db, Log: log, TempDir: dir})
-	srv := httptest.NewServer(httpapi.New(svc, auth.New(db), metrics, log, httpapi.Options{Proxy: px}))
+	api := httpapi.New(svc, auth.New(db), metrics, log, httpapi.Options{Proxy: px})
 	t.Cleanup(func() {
-		srv.Close()
 		px.Close()
 		svc.Close()
 		_ = db.Close()
 		_ = blobs.Close()
 	})
-	return srv.URL, strings.TrimSpace(string(secret))
+	return api, strings.TrimSpace(string(secret))
 }
 
 // TestProxyConfigChangeTakesEffect: the read path keeps a proxy

@@ -89,7 +89,11 @@ func fileRoute(r *http.Request) (repo, rest string, ok bool) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead || r.URL.RawPath != "" {
 		return "", "", false
 	}
-	p := r.URL.Path
+	return filePath(r.URL.Path)
+}
+
+// filePath splits the path of a fileRoute request.
+func filePath(p string) (repo, rest string, ok bool) {
 	if len(p) < 4 || p[0] != '/' {
 		return "", "", false
 	}

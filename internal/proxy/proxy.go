@@ -46,6 +46,7 @@ import (
 	"github.com/packyard/packyard/internal/blob"
 	"github.com/packyard/packyard/internal/bytecache"
 	"github.com/packyard/packyard/internal/format"
+	"github.com/packyard/packyard/internal/httpfast"
 	"github.com/packyard/packyard/internal/meta"
 )
 
@@ -489,17 +490,71 @@ func (p *Proxy) serveBytes(w http.ResponseWriter, r *http.Request, rc *repoConfi
 
 // setHeaders sets the headers of a cached file's response, and counts it.
 func (p *Proxy) setHeaders(h http.Header, rc *repoConfig, rec *meta.ProxyFile, cls class, result string) {
+	p.eachHeader(rc, rec, cls, result, func(k string, v []string) { h[k] = v })
+}
+
+// eachHeader passes set the headers of a cached file's response (values
+// interned: set may keep them), and counts the response.
+func (p *Proxy) eachHeader(rc *repoConfig, rec *meta.ProxyFile, cls class, result string, set func(k string, v []string)) {
 	// Recorded before the bytes go out: a long download is recent use.
 	p.used(rc, rec)
-	h["Etag"] = p.hdr.etag(rec.Digest)
+	set("Etag", p.hdr.etag(rec.Digest))
 	// By the path, never as an upstream said (records of older versions
 	// kept the upstream's): an upstream must not make packyard's origin
 	// serve HTML.
-	p.hdr.set(h, "Content-Type", contentTypeOf(rec.Path))
-	p.hdr.set(h, "X-Content-Type-Options", "nosniff")
-	p.hdr.set(h, "Cache-Control", cls.cacheControl(rc))
-	p.hdr.set(h, http.CanonicalHeaderKey(HeaderCache), result)
+	set("Content-Type", p.hdr.get(contentTypeOf(rec.Path)))
+	set("X-Content-Type-Options", p.hdr.get("nosniff"))
+	set("Cache-Control", p.hdr.get(cls.cacheControl(rc)))
+	set(canonicalHeaderCache, p.hdr.get(result))
 	p.metrics.ProxyRequest(rc.repo.Name, result)
+}
+
+// canonicalHeaderCache is HeaderCache as a key of http.Header.
+var canonicalHeaderCache = http.CanonicalHeaderKey(HeaderCache)
+
+// ServeFast answers a GET (or HEAD) of path into resp as Serve would a
+// request without range or precondition, if it can from memory without
+// asking an upstream, a peer or the blob store: a pointer file that is
+// fresh (in passthrough mode), or another cached file whose bytes are held
+// in memory. Otherwise it returns false, having done nothing.
+func (p *Proxy) ServeFast(repo *meta.Repo, c Config, path string, head bool, resp *httpfast.Response) bool {
+	if CheckPath(path) != nil || strings.HasPrefix(path, upstreamPrefix) {
+		return false
+	}
+	rc := p.repoConfig(repo, c)
+	cls := classify(repo.Format, path)
+	ctx := context.Background()
+	var rec *meta.ProxyFile
+	if cls.kind == kindPointer {
+		// The case servePointer answers without a revalidation.
+		fresh, seen, err := p.groupFresh(ctx, rc, cls)
+		if err != nil || !fresh || rc.union || seen == nil || seen.Path != path {
+			return false
+		}
+		rec = seen
+	} else {
+		var err error
+		if rec, err = p.meta.GetProxyFile(ctx, repo.ID, path); err != nil {
+			return false
+		}
+	}
+	if !p.small.Fits(rec.Size) {
+		return false
+	}
+	b, ok := p.small.Get(rec.Digest)
+	if !ok {
+		return false
+	}
+	p.eachHeader(rc, rec, cls, "hit", func(k string, v []string) { resp.Header(k, v[0]) })
+	resp.Header("Accept-Ranges", "bytes")
+	if mod := modTime(rec, cls); hasModTime(mod) {
+		resp.Header("Last-Modified", mod.UTC().Format(http.TimeFormat))
+	}
+	resp.Body(b)
+	if !head {
+		p.metrics.ProxyBytes(rc.repo.Name, "served", int64(len(b)))
+	}
+	return true
 }
 
 // modTime is the Last-Modified of a cached file: when it was fetched for
@@ -510,6 +565,10 @@ func modTime(rec *meta.ProxyFile, cls class) time.Time {
 	}
 	return time.Time{}
 }
+
+// hasModTime reports whether mod is sent as Last-Modified (as
+// ServeContent decides).
+func hasModTime(mod time.Time) bool { return !mod.IsZero() && !mod.Equal(time.Unix(0, 0)) }
 
 // plainGet reports whether a request is a GET or HEAD with no range and
 // no precondition: ServeContent would answer it 200 with the whole body.
@@ -523,7 +582,7 @@ func plainGet(r *http.Request) bool {
 // would (Last-Modified, Accept-Ranges, Content-Length), in one write.
 func (p *Proxy) writeBytes(w http.ResponseWriter, r *http.Request, b []byte, mod time.Time) {
 	h := w.Header()
-	if !mod.IsZero() && !mod.Equal(time.Unix(0, 0)) {
+	if hasModTime(mod) {
 		h.Set("Last-Modified", mod.UTC().Format(http.TimeFormat))
 	}
 	p.hdr.set(h, "Accept-Ranges", "bytes")

@@ -1,0 +1,172 @@
+package httpapi_test
+
+import (
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/packyard/packyard/internal/httpapi"
+	"github.com/packyard/packyard/internal/httpfast"
+)
+
+// countingFast counts the requests the fast path answered.
+type countingFast struct {
+	api *httpapi.Server
+	n   atomic.Int64
+}
+
+func (c *countingFast) ServeFast(req *httpfast.Request, resp *httpfast.Response) bool {
+	ok := c.api.ServeFast(req, resp)
+	if ok {
+		c.n.Add(1)
+	}
+	return ok
+}
+
+// TestFastPathAnswersAsServeHTTP: behind the fast listener, the requests
+// the fast path takes (fresh pointer files, cached small files) get the
+// same status, headers (but Date) and body as ServeHTTP gives them; the
+// others (credentials, ranges, preconditions, group members, other
+// repositories) reach ServeHTTP.
+func TestFastPathAnswersAsServeHTTP(t *testing.T) {
+	var upstream atomic.Int64
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		upstream.Add(1)
+		w.Header().Set("ETag", `"v1"`)
+		_, _ = io.WriteString(w, strings.Repeat("Origin: fast "+r.URL.Path+"\n", 50))
+	}))
+	t.Cleanup(up.Close)
+	api, admin := newProxyAPI(t)
+	plain := httptest.NewServer(api)
+	t.Cleanup(plain.Close)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	counted := &countingFast{api: api}
+	fl := httpfast.Listen(ln, httpfast.Options{Handler: counted, IdleTimeout: time.Minute})
+	hs := &http.Server{Handler: api}
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(fl) }()
+	t.Cleanup(func() {
+		_ = hs.Close()
+		if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	fast := "http://" + ln.Addr().String()
+
+	// A connection per request: one the fast path handed to net/http
+	// stays with it.
+	hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	do := func(base, method, path string, hdr http.Header) (*http.Response, string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, base+path, nil)
+		for k, v := range hdr {
+			req.Header[k] = v
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp, string(b)
+	}
+	req, _ := http.NewRequest(http.MethodPost, plain.URL+"/api/v1/repos", strings.NewReader(
+		`{"name":"deb","format":"deb","kind":"proxy","upstreams":["`+up.URL+`/"],"max_age":"1h"}`))
+	req.Header.Set("Authorization", "Bearer "+admin)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("create: %d", resp.StatusCode)
+	}
+	const (
+		pointer = "/deb/dists/stable/InRelease"
+		pkg     = "/deb/pool/main/h/hello/hello_1.0_all.deb"
+	)
+	// The fast path never fetches: the first request goes to net/http,
+	// which caches the file; the second may too, to hold its bytes in
+	// memory (a hit).
+	for _, p := range []string{pointer, pkg} {
+		for i := range 2 {
+			before := counted.n.Load()
+			if resp, _ := do(fast, http.MethodGet, p, nil); resp.StatusCode != http.StatusOK {
+				t.Fatalf("warm %s: %d", p, resp.StatusCode)
+			}
+			if i == 0 && counted.n.Load() != before {
+				t.Fatalf("the fast path answered %s, not cached yet", p)
+			}
+		}
+	}
+	etag := func() string { r, _ := do(plain.URL, http.MethodGet, pointer, nil); return r.Header.Get("ETag") }()
+	fetched := upstream.Load()
+
+	for _, tc := range []struct {
+		name, method, path string
+		hdr                http.Header
+		fast               bool
+	}{
+		{"pointer", http.MethodGet, pointer, nil, true},
+		{"pointer HEAD", http.MethodHead, pointer, nil, true},
+		{"package", http.MethodGet, pkg, nil, true},
+		{"package, Connection: close", http.MethodGet, pkg, http.Header{"Connection": {"close"}}, true},
+		{"pointer's companion", http.MethodGet, "/deb/dists/stable/Release", nil, false},
+		{"range", http.MethodGet, pkg, http.Header{"Range": {"bytes=3-9"}}, false},
+		{"precondition", http.MethodGet, pointer, http.Header{"If-None-Match": {etag}}, false},
+		{"credentials", http.MethodGet, pointer, http.Header{"Authorization": {"Bearer " + admin}}, false},
+		{"bad credentials", http.MethodGet, pointer, http.Header{"Authorization": {"Bearer nope"}}, false},
+		{"cache-only", http.MethodGet, pointer, http.Header{"X-Packyard-Cache-Only": {"1"}}, false},
+		{"unknown repository", http.MethodGet, "/nope/dists/stable/InRelease", nil, false},
+		{"listing", http.MethodGet, "/deb/dists/", nil, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := counted.n.Load()
+			want, wantBody := do(plain.URL, tc.method, tc.path, tc.hdr)
+			got, gotBody := do(fast, tc.method, tc.path, tc.hdr)
+			if n := counted.n.Load() - before; n != map[bool]int64{true: 1, false: 0}[tc.fast] {
+				t.Fatalf("fast path answered %d; want it to answer: %v", n, tc.fast)
+			}
+			if got.StatusCode != want.StatusCode || gotBody != wantBody {
+				t.Fatalf("fast: %d, %d bytes; net/http: %d, %d bytes", got.StatusCode, len(gotBody), want.StatusCode, len(wantBody))
+			}
+			for _, h := range []http.Header{got.Header, want.Header} {
+				if _, err := http.ParseTime(h.Get("Date")); err != nil {
+					t.Fatalf("Date %q: %v", h.Get("Date"), err)
+				}
+				h.Del("Date")
+			}
+			if !equalHeaders(got.Header, want.Header) {
+				t.Fatalf("headers differ:\nfast:     %v\nnet/http: %v", got.Header, want.Header)
+			}
+		})
+	}
+	if n := upstream.Load(); n != fetched {
+		t.Fatalf("%d upstream requests during the comparison", n-fetched)
+	}
+}
+
+func equalHeaders(a, b http.Header) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if !slices.Equal(v, b[k]) {
+			return false
+		}
+	}
+	return true
+}
