@@ -41,7 +41,7 @@ func (r *Response) Header(k, v string) {
 }
 
 // Body sets the body, which must not change while it is written (it is
-// not copied when large).
+// not copied).
 func (r *Response) Body(b []byte) { r.body = b }
 
 // Options configures a Listener.
@@ -171,6 +171,7 @@ type conn struct {
 	n    int
 	resp Response
 	out  []byte
+	iov  [2][]byte
 	bufs net.Buffers
 	// deadline is the read deadline set last.
 	deadline time.Time
@@ -315,20 +316,17 @@ func (c *conn) write(head, closing bool) error {
 	}
 	out = append(out, "\r\n"...)
 	var err error
-	switch {
-	case head || len(r.body) == 0:
+	if head || len(r.body) == 0 {
 		_, err = c.nc.Write(out)
-	case len(r.body) <= 64<<10:
-		out = append(out, r.body...)
-		_, err = c.nc.Write(out)
-	default:
-		c.bufs = net.Buffers{out, r.body}
+	} else {
+		// Head and body in one writev; the body is not copied, so that a
+		// connection keeps no buffer the size of the files it served.
+		c.iov = [2][]byte{out, r.body}
+		c.bufs = c.iov[:]
 		_, err = c.bufs.WriteTo(c.nc)
-		c.bufs = nil
+		c.iov, c.bufs = [2][]byte{}, nil
 	}
-	if cap(out) <= 128<<10 {
-		c.out = out[:0] // kept for the next answer
-	}
+	c.out = out[:0] // kept for the next answer
 	r.body = nil
 	return err
 }

@@ -54,7 +54,7 @@ type testServer struct {
 	l    *Listener
 	hs   *http.Server
 	h    *testHandler
-	log  *bytes.Buffer
+	log  *lockedWriter
 	// conns are the connections net/http was given.
 	mu    sync.Mutex
 	conns []net.Conn
@@ -66,12 +66,12 @@ func startServer(t *testing.T, opts Options, slow http.Handler) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &testServer{h: &testHandler{}, log: &bytes.Buffer{}}
+	s := &testServer{h: &testHandler{}, log: &lockedWriter{w: &bytes.Buffer{}}}
 	if slow == nil {
 		slow = http.HandlerFunc(slowHandler)
 	}
 	opts.Handler = s.h
-	opts.Log = slog.New(slog.NewTextHandler(&lockedWriter{w: s.log}, nil))
+	opts.Log = slog.New(slog.NewTextHandler(s.log, nil))
 	s.l = Listen(ln, opts)
 	s.addr = ln.Addr().String()
 	s.hs = &http.Server{Handler: slow, ReadHeaderTimeout: 5 * time.Second,
@@ -99,7 +99,13 @@ func startServer(t *testing.T, opts Options, slow http.Handler) *testServer {
 
 type lockedWriter struct {
 	mu sync.Mutex
-	w  io.Writer
+	w  *bytes.Buffer
+}
+
+func (l *lockedWriter) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.String()
 }
 
 func (l *lockedWriter) Write(b []byte) (int, error) {
