@@ -29,7 +29,7 @@ func (s *Server) ServeFast(req *httpfast.Request, resp *httpfast.Response) bool 
 		return false
 	}
 	cfg, err := s.proxyConfig(rp)
-	if err != nil || !s.opts.Proxy.ServeFast(rp, cfg, rest, req.Head, resp) {
+	if err != nil || !s.opts.Proxy.ServeFast(rp, cfg, rest, req, resp) {
 		return false
 	}
 	method := http.MethodGet

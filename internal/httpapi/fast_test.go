@@ -124,6 +124,12 @@ func TestFastPathAnswersAsServeHTTP(t *testing.T) {
 		{"pointer HEAD", http.MethodHead, pointer, nil, true},
 		{"package", http.MethodGet, pkg, nil, true},
 		{"package, Connection: close", http.MethodGet, pkg, http.Header{"Connection": {"close"}}, true},
+		// A pointer file has no Last-Modified: net/http ignores the
+		// header (apt and pacman send it).
+		{"pointer, If-Modified-Since", http.MethodGet, pointer, http.Header{"If-Modified-Since": {time.Now().UTC().Format(http.TimeFormat)}}, true},
+		{"package, If-Modified-Since", http.MethodGet, pkg, http.Header{"If-Modified-Since": {time.Now().Add(time.Hour).UTC().Format(http.TimeFormat)}}, false},
+		{"package, old If-Modified-Since", http.MethodGet, pkg, http.Header{"If-Modified-Since": {"Mon, 02 Jan 2006 15:04:05 GMT"}}, false},
+		{"through a load balancer", http.MethodGet, pointer, http.Header{"X-Forwarded-For": {"10.0.0.1"}, "X-Forwarded-Proto": {"https"}}, true},
 		{"pointer's companion", http.MethodGet, "/deb/dists/stable/Release", nil, false},
 		{"range", http.MethodGet, pkg, http.Header{"Range": {"bytes=3-9"}}, false},
 		{"precondition", http.MethodGet, pointer, http.Header{"If-None-Match": {etag}}, false},

@@ -31,6 +31,10 @@ type Request struct {
 	// Close is true if the client asked to close the connection after
 	// the answer.
 	Close bool
+	// IfModifiedSince is true if the request has an If-Modified-Since
+	// header: the handler must decline unless its answer has no
+	// Last-Modified (then net/http would ignore the header too).
+	IfModifiedSince bool
 }
 
 // parse reads the request head at the start of b (which ends with its
@@ -88,10 +92,14 @@ func parse(b []byte) (req Request, ok bool) {
 			default:
 				return req, false
 			}
-		case "user-agent", "accept", "accept-encoding", "accept-language", "cache-control", "pragma":
-			// Ignored on both paths: packyard's answer does not depend
-			// on them (it never compresses a file on the fly, and a
-			// cache's freshness is its max_age).
+		case "if-modified-since":
+			req.IfModifiedSince = true
+		case "user-agent", "accept", "accept-encoding", "accept-language", "cache-control", "pragma",
+			"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-real-ip", "forwarded", "via":
+			// Ignored on both paths for the files the fast path serves:
+			// packyard never compresses a file on the fly, a cache's
+			// freshness is its max_age, and what a load balancer adds
+			// only matters to generated configuration files.
 		default:
 			return req, false
 		}

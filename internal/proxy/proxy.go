@@ -512,12 +512,12 @@ func (p *Proxy) eachHeader(rc *repoConfig, rec *meta.ProxyFile, cls class, resul
 // canonicalHeaderCache is HeaderCache as a key of http.Header.
 var canonicalHeaderCache = http.CanonicalHeaderKey(HeaderCache)
 
-// ServeFast answers a GET (or HEAD) of path into resp as Serve would a
-// request without range or precondition, if it can from memory without
-// asking an upstream, a peer or the blob store: a pointer file that is
-// fresh (in passthrough mode), or another cached file whose bytes are held
-// in memory. Otherwise it returns false, having done nothing.
-func (p *Proxy) ServeFast(repo *meta.Repo, c Config, path string, head bool, resp *httpfast.Response) bool {
+// ServeFast answers req, a GET (or HEAD) of path, into resp as Serve
+// would, if it can from memory without asking an upstream, a peer or the
+// blob store: a pointer file that is fresh (in passthrough mode), or
+// another cached file whose bytes are held in memory. Otherwise it returns
+// false, having done nothing.
+func (p *Proxy) ServeFast(repo *meta.Repo, c Config, path string, req *httpfast.Request, resp *httpfast.Response) bool {
 	if CheckPath(path) != nil || strings.HasPrefix(path, upstreamPrefix) {
 		return false
 	}
@@ -541,17 +541,21 @@ func (p *Proxy) ServeFast(repo *meta.Repo, c Config, path string, head bool, res
 	if !p.small.Fits(rec.Size) {
 		return false
 	}
+	mod := modTime(rec, cls)
+	if hasModTime(mod) && req.IfModifiedSince {
+		return false // ServeContent decides: perhaps a 304
+	}
 	b, ok := p.small.Get(rec.Digest)
 	if !ok {
 		return false
 	}
 	p.eachHeader(rc, rec, cls, "hit", func(k string, v []string) { resp.Header(k, v[0]) })
 	resp.Header("Accept-Ranges", "bytes")
-	if mod := modTime(rec, cls); hasModTime(mod) {
+	if hasModTime(mod) {
 		resp.Header("Last-Modified", mod.UTC().Format(http.TimeFormat))
 	}
 	resp.Body(b)
-	if !head {
+	if !req.Head {
 		p.metrics.ProxyBytes(rc.repo.Name, "served", int64(len(b)))
 	}
 	return true
