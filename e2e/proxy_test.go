@@ -188,9 +188,14 @@ func TestProxyDNF(t *testing.T) {
 			t.Errorf("upstream requests for %s: %d, want 1", p.file, n)
 		}
 	}
+	fast := metric(t, s, "packyard_http_fast_path_requests_total")
 	d2 := newDNFRoot(t)
 	d2.run(t, fromPath("fedora", s.url+"/fedora/"), "install", "proxy-tool", "proxy-lib")
 	d2.requireInstalled(t, tool, lib)
+	// The second dnf's requests for cached files took the fast path.
+	if n := metric(t, s, "packyard_http_fast_path_requests_total") - fast; n < 1 {
+		t.Errorf("fast path answers during the second install: %v, want some", n)
+	}
 	for _, p := range []builtRPM{tool, lib} {
 		if n := ngx.Requests(t, "/Packages/"+p.file); n != 1 {
 			t.Errorf("upstream requests for %s after a second install: %d, want 1 (served from the cache)", p.file, n)
@@ -248,8 +253,13 @@ func TestProxyAPT(t *testing.T) {
 	b := newAptRoot(t)
 	b.key(t, "upstream", pub)
 	b.source(t, "proxy.list", "deb [signed-by="+filepath.Join(b.dir, "keys", "upstream.gpg")+"] "+s.url+"/debian/ stable main\n")
+	fast := metric(t, s, "packyard_http_fast_path_requests_total")
 	b.mustUpdate(t)
 	b.download(t, hello)
+	// apt's requests for cached files took the fast path.
+	if n := metric(t, s, "packyard_http_fast_path_requests_total") - fast; n < 1 {
+		t.Errorf("fast path answers during the second root's update: %v, want some", n)
+	}
 	if n := ngx.Requests(t, "/pool/main/"+hello.file); n != 1 {
 		t.Errorf("upstream requests for %s: %d, want 1", hello.file, n)
 	}

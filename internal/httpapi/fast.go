@@ -37,5 +37,6 @@ func (s *Server) ServeFast(req *httpfast.Request, resp *httpfast.Response) bool 
 		method = http.MethodHead
 	}
 	s.metrics.observe(filePattern, method, http.StatusOK, time.Since(start))
+	s.metrics.fast.Inc()
 	return true
 }

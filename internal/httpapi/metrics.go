@@ -18,6 +18,7 @@ type Metrics struct {
 	reg         *prometheus.Registry
 	requests    *prometheus.CounterVec
 	latency     *prometheus.HistogramVec
+	fast        prometheus.Counter
 	uploads     *prometheus.CounterVec
 	visible     *prometheus.HistogramVec
 	publishes   *prometheus.HistogramVec
@@ -52,6 +53,9 @@ func NewMetrics() *Metrics {
 			Name: "packyard_http_request_duration_seconds", Help: "HTTP request latency by route.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 		}, []string{"route", "method"}),
+		fast: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "packyard_http_fast_path_requests_total", Help: "HTTP requests answered by the fast path (also counted in packyard_http_requests_total).",
+		}),
 		uploads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "packyard_uploads_total", Help: "Package uploads by result (created, exists, conflict, invalid, too_large, error).",
 		}, []string{"result"}),
@@ -114,7 +118,7 @@ func NewMetrics() *Metrics {
 	m.reg.MustRegister(m.mirror.syncs, m.mirror.added, m.mirror.bytes, m.mirror.duration, m.mirror.packages,
 		m.mirror.dropped, m.mirror.failed, m.mirror.lastOK)
 	m.reg.MustRegister(m.proxy.requests, m.proxy.bytes, m.proxy.upstreamErrors, m.proxy.stale)
-	m.reg.MustRegister(m.requests, m.latency, m.uploads, m.visible, m.publishes, m.generations, m.watchFiles,
+	m.reg.MustRegister(m.requests, m.latency, m.fast, m.uploads, m.visible, m.publishes, m.generations, m.watchFiles,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
