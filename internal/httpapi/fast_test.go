@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -60,14 +61,21 @@ func TestFastPathAnswersAsServeHTTP(t *testing.T) {
 		if err := <-served; !errors.Is(err, http.ErrServerClosed) {
 			t.Errorf("Serve: %v", err)
 		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := fl.Shutdown(ctx); err != nil {
+			t.Errorf("fast listener: %v", err)
+		}
 	})
 	fast := "http://" + ln.Addr().String()
 
-	// A connection per request: one the fast path handed to net/http
-	// stays with it.
-	hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	// A new keep-alive connection per request: one the fast path handed
+	// to net/http stays with it.
 	do := func(base, method, path string, hdr http.Header) (*http.Response, string) {
 		t.Helper()
+		tr := &http.Transport{}
+		defer tr.CloseIdleConnections()
+		hc := &http.Client{Transport: tr}
 		req, _ := http.NewRequest(method, base+path, nil)
 		for k, v := range hdr {
 			req.Header[k] = v

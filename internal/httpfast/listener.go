@@ -119,7 +119,7 @@ func (l *Listener) Close() error {
 }
 
 // Shutdown closes l and waits for its connections' loops to end, or for
-// ctx.
+// ctx (then it closes the connections that are left).
 func (l *Listener) Shutdown(ctx context.Context) error {
 	_ = l.Close()
 	done := make(chan struct{})
@@ -128,6 +128,13 @@ func (l *Listener) Shutdown(ctx context.Context) error {
 	case <-done:
 		return nil
 	case <-ctx.Done():
+		// Answers still being written (to clients that do not read)
+		// are cut.
+		l.mu.Lock()
+		for c := range l.active {
+			_ = c.Close()
+		}
+		l.mu.Unlock()
 		return ctx.Err()
 	}
 }
@@ -199,7 +206,12 @@ func (l *Listener) serve(nc net.Conn) {
 	for first := true; ; first = false {
 		end, err := c.readHead(first, accepted)
 		if err != nil && !errors.Is(err, errHeadTooLong) {
-			return // closed, timed out or reset: as net/http, nothing to answer
+			if c.n > 0 && errors.Is(err, io.EOF) {
+				// Part of a head, then the end: net/http's to answer (400).
+				handedOff = l.handOff(nc, c.buf[:c.n])
+			}
+			// Closed, timed out or reset: as net/http, nothing to answer.
+			return
 		}
 		var req Request
 		ok := err == nil
@@ -258,9 +270,10 @@ func (c *conn) readHead(first bool, accepted time.Time) (int, error) {
 		// Part of the next head came with the last one.
 		c.setDeadline(time.Now().Add(o.ReadHeaderTimeout), 0)
 	case !first && o.IdleTimeout > 0:
-		// Not moved for every request: up to a second early is close
-		// enough for an idle timeout, and setting it costs.
-		c.setDeadline(time.Now().Add(o.IdleTimeout), time.Second)
+		// Not moved for every request: up to an eighth of the timeout
+		// (at most a second) early is close enough for an idle timeout,
+		// and setting it costs.
+		c.setDeadline(time.Now().Add(o.IdleTimeout), min(time.Second, o.IdleTimeout/8))
 	case !first:
 		c.setDeadline(time.Time{}, 0)
 	}
@@ -288,6 +301,9 @@ func (c *conn) readHead(first bool, accepted time.Time) (int, error) {
 		if waiting && !first && m > 0 && o.ReadHeaderTimeout > 0 {
 			// A head in pieces: the rest within the header timeout.
 			c.setDeadline(time.Now().Add(o.ReadHeaderTimeout), 0)
+			if c.l.closed.Load() {
+				return 0, net.ErrClosed // Close's wake-up was just overwritten
+			}
 		}
 	}
 }
@@ -333,6 +349,10 @@ func (c *conn) write(head, closing bool) error {
 
 // handOff gives nc, with the bytes read from it put back, to net/http.
 func (l *Listener) handOff(nc net.Conn, read []byte) bool {
+	// No longer l's to wake on Close: net/http owns its deadlines.
+	l.mu.Lock()
+	delete(l.active, nc)
+	l.mu.Unlock()
 	_ = nc.SetReadDeadline(time.Time{})
 	var hc net.Conn
 	if tc, ok := nc.(*net.TCPConn); ok {

@@ -228,11 +228,16 @@ func TestHandedOffAsIs(t *testing.T) {
 		{"garbage", "BLAH\r\n\r\n", "", 400},
 		{"no host", "GET /fast/a HTTP/1.1\r\n\r\n", "", 400},
 		{"http/1.0", "GET /fast/a HTTP/1.0\r\n\r\n", "slow", 200},
+		// A head cut short by the end of the client's stream.
+		{"truncated", "GET /fast/a HTTP/1.1\r\nHost: h\r\n", "", 400},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, br := s.dial(t)
 			if _, err := io.WriteString(c, tc.req); err != nil {
 				t.Fatal(err)
+			}
+			if tc.name == "truncated" {
+				_ = c.(*net.TCPConn).CloseWrite()
 			}
 			resp, path, _ := readResponse(t, br, http.MethodGet)
 			if resp.StatusCode != tc.status || path != tc.path {
@@ -250,7 +255,7 @@ func TestHandedOffAsIs(t *testing.T) {
 // header timeout.
 func TestTimeouts(t *testing.T) {
 	// Each timeout short where it is tested, the other long.
-	idle := startServer(t, Options{ReadHeaderTimeout: time.Minute, IdleTimeout: 300 * time.Millisecond}, nil)
+	idle := startServer(t, Options{ReadHeaderTimeout: time.Minute, IdleTimeout: 400 * time.Millisecond}, nil)
 	header := startServer(t, Options{ReadHeaderTimeout: 300 * time.Millisecond, IdleTimeout: time.Minute}, nil)
 	closedWithin := func(t *testing.T, br *bufio.Reader, d time.Duration) {
 		t.Helper()
@@ -264,9 +269,23 @@ func TestTimeouts(t *testing.T) {
 	}
 	t.Run("idle", func(t *testing.T) {
 		c, br := idle.dial(t)
-		_, _ = io.WriteString(c, "GET /fast/a HTTP/1.1\r\nHost: h\r\n\r\n")
-		readResponse(t, br, http.MethodGet)
+		// Requests closer together than the timeout keep it open.
+		for i := range 3 {
+			if i > 0 {
+				time.Sleep(300 * time.Millisecond)
+			}
+			if _, err := io.WriteString(c, "GET /fast/a HTTP/1.1\r\nHost: h\r\n\r\n"); err != nil {
+				t.Fatalf("request %d: %v", i, err)
+			}
+			readResponse(t, br, http.MethodGet)
+		}
+		start := time.Now()
 		closedWithin(t, br, 2*time.Second)
+		// At most an eighth of the timeout early (350 ms), and some
+		// leeway for the test's own timing.
+		if e := time.Since(start); e < 300*time.Millisecond {
+			t.Fatalf("closed %s after the last answer; idle timeout 400ms", e)
+		}
 	})
 	t.Run("first head", func(t *testing.T) {
 		c, br := header.dial(t)
@@ -301,20 +320,38 @@ func TestPanicClosesOnlyItsConnection(t *testing.T) {
 	}
 }
 
-// TestShutdownClosesIdleConnections: Shutdown ends the connections that
-// wait for a request, and net/http's Serve returns.
+// TestShutdownClosesIdleConnections: shut down as packyard serve does
+// (the http.Server, then the Listener), the idle connections of both
+// paths are closed, a head being read too, and Serve returns.
 func TestShutdownClosesIdleConnections(t *testing.T) {
-	s := startServer(t, Options{IdleTimeout: time.Minute}, nil)
+	s := startServer(t, Options{IdleTimeout: time.Minute, ReadHeaderTimeout: time.Minute}, nil)
 	c, br := s.dial(t)
 	_, _ = io.WriteString(c, "GET /fast/a HTTP/1.1\r\nHost: h\r\n\r\n")
 	readResponse(t, br, http.MethodGet)
+	c2, br2 := s.dial(t)
+	_, _ = io.WriteString(c2, "GET /slow HTTP/1.1\r\nHost: h\r\n\r\n")
+	if _, path, _ := readResponse(t, br2, http.MethodGet); path != "slow" {
+		t.Fatalf("got %s", path)
+	}
+	c3, br3 := s.dial(t)
+	_, _ = io.WriteString(c3, "GET /fast/a HTTP/1.1\r\nHost: h\r\n\r\nGET /fast/b HTTP/1.1\r\n")
+	readResponse(t, br3, http.MethodGet)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	start := time.Now()
+	if err := s.hs.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
 	if err := s.l.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := br.ReadByte(); err != io.EOF {
-		t.Fatalf("read %v; want EOF", err)
+	if e := time.Since(start); e > 2*time.Second {
+		t.Fatalf("shutdown took %s", e)
+	}
+	for i, br := range []*bufio.Reader{br, br2, br3} {
+		if _, err := br.ReadByte(); err != io.EOF {
+			t.Fatalf("connection %d: read %v; want EOF", i+1, err)
+		}
 	}
 	if _, err := net.DialTimeout("tcp", s.addr, time.Second); err == nil {
 		t.Fatal("still accepting after Shutdown")
@@ -347,12 +384,12 @@ func TestClients(t *testing.T) {
 				// Answered by the fast path, or by net/http once the
 				// connection was handed over.
 				p := fmt.Sprintf("/fast/%d-%d", i, j)
-				u, want, want2 := "http://"+s.addr+p, "fast "+p, "slow GET "+p+" 0"
+				u, want, want2, status := "http://"+s.addr+p, "fast "+p, "slow GET "+p+" 0", http.StatusOK
 				req, _ := http.NewRequest(http.MethodGet, u, nil)
 				if j%10 == 9 {
 					req, _ = http.NewRequest(http.MethodGet, "http://"+s.addr+"/file", nil)
 					req.Header.Set("Range", "bytes=16-31")
-					want, want2 = string(bigBody[16:32]), ""
+					want, want2, status = string(bigBody[16:32]), string(bigBody[16:32]), http.StatusPartialContent
 				}
 				resp, err := hc.Do(req)
 				if err != nil {
@@ -361,8 +398,8 @@ func TestClients(t *testing.T) {
 				}
 				b, err := io.ReadAll(resp.Body)
 				resp.Body.Close()
-				if err != nil || string(b) != want && string(b) != want2 {
-					errs <- fmt.Errorf("%s: %q, %v; want %q", u, b, err, want)
+				if err != nil || resp.StatusCode != status || string(b) != want && string(b) != want2 {
+					errs <- fmt.Errorf("%s: %d %q, %v; want %d %q", u, resp.StatusCode, b, err, status, want)
 					return
 				}
 			}

@@ -533,6 +533,11 @@ func (p *Proxy) ServeFast(repo *meta.Repo, c Config, path string, req *httpfast.
 		}
 		rec = seen
 	} else {
+		if cls.byHash != "" {
+			// Served by digest, usually without a record of its own: a
+			// lookup here would only be repeated by Serve.
+			return false
+		}
 		var err error
 		if rec, err = p.meta.GetProxyFile(ctx, repo.ID, path); err != nil {
 			return false
