@@ -6,6 +6,7 @@ import (
 	"compress/bzip2"
 	"compress/gzip"
 	"context"
+	"encoding/json"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -96,6 +97,27 @@ func (p *Proxy) readBlob(ctx context.Context, digest string, limit int64) ([]byt
 		return nil, fmt.Errorf("larger than %d bytes", limit)
 	}
 	return b, nil
+}
+
+// readFragments reads the index entries a union keeps for the cached
+// package f (at most limit bytes), refusing a set that lacks one of the
+// fragments need names: what is the word for an entry in errors, kind
+// the union's format.
+func (p *Proxy) readFragments(ctx context.Context, f *meta.ProxyFile, limit int64, what, kind string, need ...string) (map[string][]byte, error) {
+	b, err := p.readBlob(ctx, f.Fragments, limit)
+	if err != nil {
+		return nil, fmt.Errorf("%s of %s: %w", what, f.Path, err)
+	}
+	var m map[string][]byte
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("%s of %s: not ones a %s union keeps: %w", what, f.Path, kind, err)
+	}
+	for _, n := range need {
+		if len(m[n]) == 0 {
+			return nil, fmt.Errorf("%s of %s: not ones a %s union keeps (no %s)", what, f.Path, kind, n)
+		}
+	}
+	return m, nil
 }
 
 // parseRepomd lists the files a repomd.xml names

@@ -207,13 +207,9 @@ func (p *Proxy) buildUnion(rc *repoConfig, cls class, up *meta.ProxyFile) error 
 		return err
 	}
 	frags := make([]map[string][]byte, len(cached))
-	for i, f := range cached {
-		fb, err := p.readBlob(ctx, f.Fragments, maxElement)
-		if err != nil {
-			return fmt.Errorf("entries of %s: %w", f.Path, err)
-		}
-		if err := json.Unmarshal(fb, &frags[i]); err != nil {
-			return fmt.Errorf("entries of %s: %w", f.Path, err)
+	for i := range cached {
+		if frags[i], err = p.readFragments(ctx, &cached[i], maxElement, "entries", "rpm"); err != nil {
+			return err
 		}
 	}
 	now := p.now()

@@ -6,7 +6,6 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -186,13 +185,9 @@ func (p *Proxy) buildUnionArch(ctx context.Context, rc *repoConfig, cls class, u
 		if f.Fragments == "" || strings.HasPrefix(f.Path, upstreamPrefix) || dirOf(f.Path) != dir {
 			return nil
 		}
-		fb, err := p.readBlob(ctx, f.Fragments, maxElement)
+		m, err := p.readFragments(ctx, f, maxElement, "entries", "pacman", kind, archFragName)
 		if err != nil {
-			return fmt.Errorf("entries of %s: %w", f.Path, err)
-		}
-		var m map[string][]byte
-		if err := json.Unmarshal(fb, &m); err != nil || len(m[kind]) == 0 || len(m[archFragName]) == 0 {
-			return fmt.Errorf("entries of %s: not ones a pacman union keeps", f.Path)
+			return err
 		}
 		cached = append(cached, m)
 		return nil

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -182,13 +181,9 @@ func (p *Proxy) buildUnionDeb(ctx context.Context, rc *repoConfig, cls class, up
 		return err
 	}
 	frags := make([]map[string][]byte, len(cached))
-	for i, f := range cached {
-		fb, err := p.readBlob(ctx, f.Fragments, maxStanza)
-		if err != nil {
-			return fmt.Errorf("stanza of %s: %w", f.Path, err)
-		}
-		if err := json.Unmarshal(fb, &frags[i]); err != nil || len(frags[i][debFragPackages]) == 0 {
-			return fmt.Errorf("stanza of %s: not one a deb union keeps", f.Path)
+	for i := range cached {
+		if frags[i], err = p.readFragments(ctx, &cached[i], maxStanza, "stanza", "deb", debFragPackages); err != nil {
+			return err
 		}
 	}
 
