@@ -266,9 +266,9 @@ func (c *conn) readHead(first bool, accepted time.Time) (int, error) {
 	switch {
 	case first && o.ReadHeaderTimeout > 0:
 		c.setDeadline(accepted.Add(o.ReadHeaderTimeout), 0)
-	case c.n > 0 && o.ReadHeaderTimeout > 0:
+	case c.n > 0:
 		// Part of the next head came with the last one.
-		c.setDeadline(time.Now().Add(o.ReadHeaderTimeout), 0)
+		c.setDeadline(c.headDeadline(), 0)
 	case !first && o.IdleTimeout > 0:
 		// Not moved for every request: up to an eighth of the timeout
 		// (at most a second) early is close enough for an idle timeout,
@@ -298,14 +298,23 @@ func (c *conn) readHead(first bool, accepted time.Time) (int, error) {
 		if err != nil {
 			return 0, err
 		}
-		if waiting && !first && m > 0 && o.ReadHeaderTimeout > 0 {
+		if waiting && !first && m > 0 {
 			// A head in pieces: the rest within the header timeout.
-			c.setDeadline(time.Now().Add(o.ReadHeaderTimeout), 0)
+			c.setDeadline(c.headDeadline(), 0)
 			if c.l.closed.Load() {
 				return 0, net.ErrClosed // Close's wake-up was just overwritten
 			}
 		}
 	}
+}
+
+// headDeadline is the deadline for the rest of a head begun now: none
+// without a header timeout, as for http.Server.
+func (c *conn) headDeadline() time.Time {
+	if d := c.l.opts.ReadHeaderTimeout; d > 0 {
+		return time.Now().Add(d)
+	}
+	return time.Time{}
 }
 
 // setDeadline sets the read deadline to t, unless the one set is at most

@@ -292,6 +292,20 @@ func TestTimeouts(t *testing.T) {
 		_, _ = io.WriteString(c, "GET /fast/a HTTP/1.1\r\n")
 		closedWithin(t, br, 2*time.Second)
 	})
+	t.Run("no header timeout", func(t *testing.T) {
+		// As http.Server: without a header timeout, a head once begun
+		// has no deadline (the idle timeout is for the wait before it).
+		s := startServer(t, Options{IdleTimeout: 300 * time.Millisecond}, nil)
+		c, br := s.dial(t)
+		_, _ = io.WriteString(c, "GET /fast/a HTTP/1.1\r\nHost: h\r\n\r\n")
+		readResponse(t, br, http.MethodGet)
+		_, _ = io.WriteString(c, "GET /fast/b HTTP/1.1\r\n")
+		time.Sleep(600 * time.Millisecond)
+		_, _ = io.WriteString(c, "Host: h\r\n\r\n")
+		if _, path, body := readResponse(t, br, http.MethodGet); path != "fast" || body != "fast /fast/b" {
+			t.Fatalf("got %s %q", path, body)
+		}
+	})
 	t.Run("next head", func(t *testing.T) {
 		c, br := header.dial(t)
 		_, _ = io.WriteString(c, "GET /fast/a HTTP/1.1\r\nHost: h\r\n\r\n")
