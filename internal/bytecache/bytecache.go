@@ -61,12 +61,20 @@ func (c *Cache) Fits(size int64) bool {
 }
 
 // Get returns the cached bytes of digest.
-func (c *Cache) Get(digest string) ([]byte, bool) {
+func (c *Cache) Get(digest string) ([]byte, bool) { return c.get(digest, true) }
+
+// Hit is Get for a caller that calls Get when it misses (a fast path
+// before the full one): it counts a hit, not a miss.
+func (c *Cache) Hit(digest string) ([]byte, bool) { return c.get(digest, false) }
+
+func (c *Cache) get(digest string, countMiss bool) ([]byte, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	el, ok := c.items[digest]
 	if !ok {
-		c.Misses.Add(1)
+		if countMiss {
+			c.Misses.Add(1)
+		}
 		return nil, false
 	}
 	c.lru.MoveToFront(el)

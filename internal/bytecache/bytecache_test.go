@@ -75,3 +75,17 @@ func TestCacheEntryBound(t *testing.T) {
 		t.Fatal("entry bound of 64 KiB not kept")
 	}
 }
+
+// TestHitCountsNoMiss: Hit counts what it finds as Get does, but not what
+// it misses (its caller asks Get then, which counts the miss once).
+func TestHitCountsNoMiss(t *testing.T) {
+	c := New(800, 0)
+	b := []byte("pointer")
+	if _, ok := c.Hit(digestOf(b)); ok || c.Misses.Load() != 0 {
+		t.Fatalf("Hit of a missing entry: found %v, misses %d", ok, c.Misses.Load())
+	}
+	c.Put(digestOf(b), b)
+	if got, ok := c.Hit(digestOf(b)); !ok || string(got) != "pointer" || c.Hits.Load() != 1 {
+		t.Fatalf("Hit: %q %v, hits %d", got, ok, c.Hits.Load())
+	}
+}

@@ -550,7 +550,7 @@ func (p *Proxy) ServeFast(repo *meta.Repo, c Config, path string, req *httpfast.
 	if hasModTime(mod) && req.IfModifiedSince {
 		return false // ServeContent decides: perhaps a 304
 	}
-	b, ok := p.small.Get(rec.Digest)
+	b, ok := p.small.Hit(rec.Digest)
 	if !ok {
 		return false
 	}
