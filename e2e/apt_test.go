@@ -247,16 +247,24 @@ func TestAPT(t *testing.T) {
 	a.download(t, hello2)
 
 	// Change one byte of the current InRelease in the blob store: apt
-	// must refuse the repository.
-	resp, body, err := s.do(http.MethodGet, "/"+repo+"/dists/bookworm/InRelease", nil, 0, nil)
+	// must refuse the repository. (A new generation's InRelease, which no
+	// GET has read yet: one read is kept in memory, checked against its
+	// digest, and served as it was.)
+	s.mustPutDeb(t, repo, "bookworm", "main", buildDeb(t, "e2e-tamper", "1.0", "all", nil))
+	resp, _, err := s.do(http.MethodHead, "/"+repo+"/dists/bookworm/InRelease", nil, 0, nil)
 	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("GET InRelease: %v %v", resp, err)
+		t.Fatalf("HEAD InRelease: %v %v", resp, err)
 	}
 	digest := strings.Trim(resp.Header.Get("ETag"), `"`)
+	blobPath := filepath.Join(s.data, "blobs", "sha256", digest[:2], digest)
+	body, err := os.ReadFile(blobPath)
+	if err != nil {
+		t.Fatal(err)
+	}
 	i := bytes.Index(body, []byte("Suite: bookworm"))
 	tampered := append([]byte(nil), body...)
 	tampered[i+len("Suite: ")] = 'B'
-	writeBlob(t, filepath.Join(s.data, "blobs", "sha256", digest[:2], digest), tampered)
+	writeBlob(t, blobPath, tampered)
 	c := newAptRoot(t)
 	c.source(t, repo+".list", "deb [signed-by="+c.key(t, repo, s.get(t, "/"+repo+"/key.gpg"))+"] "+s.url+"/apt/ bookworm main\n")
 	out, errOut, code = c.apt(t, "", "apt-get", "update")
@@ -267,17 +275,26 @@ func TestAPT(t *testing.T) {
 	if strings.Contains(out, "Candidate: 1.") {
 		t.Fatalf("apt uses the tampered repository:\n%s", out)
 	}
-	writeBlob(t, filepath.Join(s.data, "blobs", "sha256", digest[:2], digest), body)
+	writeBlob(t, blobPath, body)
 
 	// Rotation: both keys sign; a client trusting either one updates.
 	s.mustCLI(t, "key", "generate", "next")
 	s.mustCLI(t, "repo", "sign", repo, "default", "next")
-	for _, key := range []string{"default", "next"} {
+	var fast float64
+	for i, key := range []string{"default", "next"} {
 		r := newAptRoot(t)
 		kp := r.key(t, key, s.get(t, "/api/v1/keys/"+key+"/public?format=gpg"))
 		r.source(t, repo+".list", "deb [signed-by="+kp+"] "+s.url+"/apt/ bookworm main\n")
+		if i == 1 {
+			fast = metric(t, s, "packyard_http_fast_path_requests_total")
+		}
 		r.mustUpdate(t)
 		r.download(t, hello2)
+	}
+	// The second root's update read what the first one's had put in the
+	// read cache: answered by the fast path.
+	if n := metric(t, s, "packyard_http_fast_path_requests_total") - fast; n < 1 {
+		t.Errorf("fast path answers during the second root's update: %v, want some", n)
 	}
 }
 

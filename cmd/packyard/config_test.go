@@ -192,20 +192,26 @@ func TestServeRejectsBadConfig(t *testing.T) {
 	}
 }
 
-// TestReadCacheSizeByStore: the read cache is used for a remote blob store
-// and never for a file store, whatever read_cache_size says.
+// TestReadCacheSizeByStore: the read cache takes files up to an eighth of
+// read_cache_size for a remote blob store; for a file store (whose larger
+// files go out with sendfile) pointer-sized files only, in at most 32 MiB;
+// read_cache_size 0 turns it off for both.
 func TestReadCacheSizeByStore(t *testing.T) {
 	c := config.Default()
 	c.Data = t.TempDir()
-	if got := readCacheSize(c); got != 0 {
-		t.Errorf("file store: read cache %d bytes, want 0", got)
+	if got, file := readCacheSize(c), readCacheMaxFile(c); got != 32<<20 || file != 64<<10 {
+		t.Errorf("file store: read cache %d bytes, files up to %d; want 32 MiB, 64 KiB", got, file)
 	}
 	c.Blobs = "s3://bucket/prefix?endpoint=http://127.0.0.1:9000&region=us-east-1"
-	if got := readCacheSize(c); got != 128<<20 {
-		t.Errorf("S3 store: read cache %d bytes, want the default 128 MiB", got)
+	if got, file := readCacheSize(c), readCacheMaxFile(c); got != 128<<20 || file != 0 {
+		t.Errorf("S3 store: read cache %d bytes, files up to %d; want the default 128 MiB, the cache's default bound", got, file)
 	}
 	c.ReadCacheSize = 0
 	if got := readCacheSize(c); got != 0 {
 		t.Errorf("S3 store with read_cache_size 0: read cache %d bytes, want 0", got)
+	}
+	c.Blobs = ""
+	if got := readCacheSize(c); got != 0 {
+		t.Errorf("file store with read_cache_size 0: read cache %d bytes, want 0", got)
 	}
 }

@@ -246,14 +246,15 @@ func serve(ctx context.Context, cfg config.Server, logOut io.Writer) error {
 	defer stopMirrors()
 	go mx.Run(mctx)
 	api := httpapi.New(svc, auth.New(db), metrics, log, httpapi.Options{
-		Proxy:           px,
-		Mirror:          mx,
-		BodyIdleTimeout: cfg.BodyIdleTimeout.Duration,
-		MaxUploadSize:   int64(cfg.MaxUploadSize),
-		ReadCacheSize:   readCacheSize(cfg),
-		BaseURL:         cfg.BaseURL,
-		Keys:            keys,
-		DefaultKey:      cfg.DefaultKey,
+		Proxy:            px,
+		Mirror:           mx,
+		BodyIdleTimeout:  cfg.BodyIdleTimeout.Duration,
+		MaxUploadSize:    int64(cfg.MaxUploadSize),
+		ReadCacheSize:    readCacheSize(cfg),
+		ReadCacheMaxFile: readCacheMaxFile(cfg),
+		BaseURL:          cfg.BaseURL,
+		Keys:             keys,
+		DefaultKey:       cfg.DefaultKey,
 		Ready: func(ctx context.Context) error {
 			_, err := db.LastSeq(ctx)
 			return err
@@ -372,9 +373,27 @@ func openKeyring(cfg config.Server, log *slog.Logger) (*sign.Keyring, error) {
 // its files better).
 func readCacheSize(cfg config.Server) int64 {
 	if strings.HasPrefix(cfg.BlobStore(), "file:") {
-		return 0
+		return min(int64(cfg.ReadCacheSize), localReadCacheMax)
 	}
 	return int64(cfg.ReadCacheSize)
+}
+
+// With a local (file:) store, the read cache keeps only files up to
+// localReadCacheFile — pointer files and small indexes, which every client
+// asks for and which are then answered from memory (by the fast path);
+// larger ones are sent with sendfile — in at most localReadCacheMax.
+const (
+	localReadCacheFile = 64 << 10
+	localReadCacheMax  = 32 << 20
+)
+
+// readCacheMaxFile bounds one file of the read cache (0: the cache's
+// default, an eighth of it).
+func readCacheMaxFile(cfg config.Server) int64 {
+	if strings.HasPrefix(cfg.BlobStore(), "file:") {
+		return localReadCacheFile
+	}
+	return 0
 }
 
 // mirrorHTTPClient is the client mirror syncs fetch upstreams with: it

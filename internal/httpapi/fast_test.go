@@ -31,22 +31,10 @@ func (c *countingFast) ServeFast(req *httpfast.Request, resp *httpfast.Response)
 	return ok
 }
 
-// TestFastPathAnswersAsServeHTTP: behind the fast listener, the requests
-// the fast path takes (fresh pointer files, cached small files) get the
-// same status, headers (but Date) and body as ServeHTTP gives them; the
-// others (credentials, ranges, preconditions, group members, other
-// repositories) reach ServeHTTP.
-func TestFastPathAnswersAsServeHTTP(t *testing.T) {
-	var upstream atomic.Int64
-	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		upstream.Add(1)
-		w.Header().Set("ETag", `"v1"`)
-		_, _ = io.WriteString(w, strings.Repeat("Origin: fast "+r.URL.Path+"\n", 50))
-	}))
-	t.Cleanup(up.Close)
-	api, admin := newProxyAPI(t)
-	plain := httptest.NewServer(api)
-	t.Cleanup(plain.Close)
+// startFast serves api behind a fast listener, as packyard serve does,
+// and returns its URL and the counter of the fast path's answers.
+func startFast(t *testing.T, api *httpapi.Server) (string, *countingFast) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -67,30 +55,86 @@ func TestFastPathAnswersAsServeHTTP(t *testing.T) {
 			t.Errorf("fast listener: %v", err)
 		}
 	})
-	fast := "http://" + ln.Addr().String()
+	return "http://" + ln.Addr().String(), counted
+}
 
-	// A new keep-alive connection per request: one the fast path handed
-	// to net/http stays with it.
-	do := func(base, method, path string, hdr http.Header) (*http.Response, string) {
-		t.Helper()
-		tr := &http.Transport{}
-		defer tr.CloseIdleConnections()
-		hc := &http.Client{Transport: tr}
-		req, _ := http.NewRequest(method, base+path, nil)
-		for k, v := range hdr {
-			req.Header[k] = v
-		}
-		resp, err := hc.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return resp, string(b)
+// getOnce does one request on a new keep-alive connection (one the fast
+// path handed to net/http stays with it).
+func getOnce(t *testing.T, base, method, path string, hdr http.Header) (*http.Response, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, base+path, nil)
+	for k, v := range hdr {
+		req.Header[k] = v
 	}
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, string(b)
+}
+
+// fastCase is a request sent both to net/http alone and to the fast
+// listener, and whether the fast path must answer it.
+type fastCase struct {
+	name, method, path string
+	hdr                http.Header
+	fast               bool
+}
+
+// compareFast checks that each case gets the same status, headers (but
+// Date) and body from both servers, and is answered by the fast path or
+// not as it says.
+func compareFast(t *testing.T, plain, fast string, counted *countingFast, cases []fastCase) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			before := counted.n.Load()
+			want, wantBody := getOnce(t, plain, tc.method, tc.path, tc.hdr)
+			got, gotBody := getOnce(t, fast, tc.method, tc.path, tc.hdr)
+			if n := counted.n.Load() - before; n != map[bool]int64{true: 1, false: 0}[tc.fast] {
+				t.Fatalf("fast path answered %d; want it to answer: %v", n, tc.fast)
+			}
+			if got.StatusCode != want.StatusCode || gotBody != wantBody {
+				t.Fatalf("fast: %d, %d bytes; net/http: %d, %d bytes", got.StatusCode, len(gotBody), want.StatusCode, len(wantBody))
+			}
+			for _, h := range []http.Header{got.Header, want.Header} {
+				if _, err := http.ParseTime(h.Get("Date")); err != nil {
+					t.Fatalf("Date %q: %v", h.Get("Date"), err)
+				}
+				h.Del("Date")
+			}
+			if !equalHeaders(got.Header, want.Header) {
+				t.Fatalf("headers differ:\nfast:     %v\nnet/http: %v", got.Header, want.Header)
+			}
+		})
+	}
+}
+
+// TestFastPathAnswersAsServeHTTP: behind the fast listener, the requests
+// the fast path takes for a proxy repository (fresh pointer files, cached
+// small files) get the same status, headers (but Date) and body as
+// ServeHTTP gives them; the others (credentials, ranges, preconditions,
+// group members, other repositories) reach ServeHTTP.
+func TestFastPathAnswersAsServeHTTP(t *testing.T) {
+	var upstream atomic.Int64
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		upstream.Add(1)
+		w.Header().Set("ETag", `"v1"`)
+		_, _ = io.WriteString(w, strings.Repeat("Origin: fast "+r.URL.Path+"\n", 50))
+	}))
+	t.Cleanup(up.Close)
+	api, admin := newProxyAPI(t)
+	plain := httptest.NewServer(api)
+	t.Cleanup(plain.Close)
+	fast, counted := startFast(t, api)
+
 	req, _ := http.NewRequest(http.MethodPost, plain.URL+"/api/v1/repos", strings.NewReader(
 		`{"name":"deb","format":"deb","kind":"proxy","upstreams":["`+up.URL+`/"],"max_age":"1h"}`))
 	req.Header.Set("Authorization", "Bearer "+admin)
@@ -112,7 +156,7 @@ func TestFastPathAnswersAsServeHTTP(t *testing.T) {
 	for _, p := range []string{pointer, pkg} {
 		for i := range 2 {
 			before := counted.n.Load()
-			if resp, _ := do(fast, http.MethodGet, p, nil); resp.StatusCode != http.StatusOK {
+			if resp, _ := getOnce(t, fast, http.MethodGet, p, nil); resp.StatusCode != http.StatusOK {
 				t.Fatalf("warm %s: %d", p, resp.StatusCode)
 			}
 			if i == 0 && counted.n.Load() != before {
@@ -120,14 +164,13 @@ func TestFastPathAnswersAsServeHTTP(t *testing.T) {
 			}
 		}
 	}
-	etag := func() string { r, _ := do(plain.URL, http.MethodGet, pointer, nil); return r.Header.Get("ETag") }()
+	etag := func() string {
+		r, _ := getOnce(t, plain.URL, http.MethodGet, pointer, nil)
+		return r.Header.Get("ETag")
+	}()
 	fetched := upstream.Load()
 
-	for _, tc := range []struct {
-		name, method, path string
-		hdr                http.Header
-		fast               bool
-	}{
+	compareFast(t, plain.URL, fast, counted, []fastCase{
 		{"pointer", http.MethodGet, pointer, nil, true},
 		{"pointer HEAD", http.MethodHead, pointer, nil, true},
 		{"package", http.MethodGet, pkg, nil, true},
@@ -146,31 +189,61 @@ func TestFastPathAnswersAsServeHTTP(t *testing.T) {
 		{"cache-only", http.MethodGet, pointer, http.Header{"X-Packyard-Cache-Only": {"1"}}, false},
 		{"unknown repository", http.MethodGet, "/nope/dists/stable/InRelease", nil, false},
 		{"listing", http.MethodGet, "/deb/dists/", nil, false},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			before := counted.n.Load()
-			want, wantBody := do(plain.URL, tc.method, tc.path, tc.hdr)
-			got, gotBody := do(fast, tc.method, tc.path, tc.hdr)
-			if n := counted.n.Load() - before; n != map[bool]int64{true: 1, false: 0}[tc.fast] {
-				t.Fatalf("fast path answered %d; want it to answer: %v", n, tc.fast)
-			}
-			if got.StatusCode != want.StatusCode || gotBody != wantBody {
-				t.Fatalf("fast: %d, %d bytes; net/http: %d, %d bytes", got.StatusCode, len(gotBody), want.StatusCode, len(wantBody))
-			}
-			for _, h := range []http.Header{got.Header, want.Header} {
-				if _, err := http.ParseTime(h.Get("Date")); err != nil {
-					t.Fatalf("Date %q: %v", h.Get("Date"), err)
-				}
-				h.Del("Date")
-			}
-			if !equalHeaders(got.Header, want.Header) {
-				t.Fatalf("headers differ:\nfast:     %v\nnet/http: %v", got.Header, want.Header)
-			}
-		})
-	}
+	})
 	if n := upstream.Load(); n != fetched {
 		t.Fatalf("%d upstream requests during the comparison", n-fetched)
 	}
+}
+
+// TestFastPathHostedAnswersAsServeHTTP: for hosted repositories with the
+// read cache of a local store (pointer-sized files only, as packyard serve
+// sets it), the current generation's files the cache holds are answered
+// by the fast path exactly as ServeHTTP answers them; packages, large or
+// uncached files, ranges and conditional requests for files with a
+// Last-Modified reach ServeHTTP.
+func TestFastPathHostedAnswersAsServeHTTP(t *testing.T) {
+	e := newEnv(t, envOptions{keys: true, readCache: 32 << 20, readCacheFile: 64 << 10})
+	fast, counted := startFast(t, e.api)
+	e.createRepo("el")
+	rpm := e.mustUpload("el", "fast-1.0-1.noarch.rpm", buildRPM(t, "fast", "1.0", "1", "x"))
+	e.createDebRepo("deb")
+	e.upload("deb", "fast_1.0_all.deb", buildDebFile(t, "fast", "1.0", "all", "fast path"), e.admin,
+		"distribution=stable&component=main").want(t, http.StatusCreated, "deb upload")
+
+	// Read once through net/http, which puts them in the read cache.
+	warm := func(p string) {
+		t.Helper()
+		before := counted.n.Load()
+		if resp, _ := getOnce(t, fast, http.MethodGet, p, nil); resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: %d", p, resp.StatusCode)
+		}
+		if counted.n.Load() != before {
+			t.Fatalf("the fast path answered %s before it was in memory", p)
+		}
+	}
+	for _, p := range []string{"/el/repodata/repomd.xml", "/el/repodata/repomd.xml.asc", "/deb/dists/stable/InRelease"} {
+		warm(p)
+	}
+	primary := "/el/" + e.repodataHref("el", "primary")
+	warm(primary)
+	future := time.Now().Add(time.Hour).UTC().Format(http.TimeFormat)
+	compareFast(t, e.url, fast, counted, []fastCase{
+		{"repomd.xml", http.MethodGet, "/el/repodata/repomd.xml", nil, true},
+		{"repomd.xml HEAD", http.MethodHead, "/el/repodata/repomd.xml", nil, true},
+		{"repomd.xml.asc", http.MethodGet, "/el/repodata/repomd.xml.asc", nil, true},
+		{"InRelease", http.MethodGet, "/deb/dists/stable/InRelease", nil, true},
+		// No Last-Modified on a pointer file: the header changes nothing.
+		{"InRelease, If-Modified-Since", http.MethodGet, "/deb/dists/stable/InRelease", http.Header{"If-Modified-Since": {future}}, true},
+		// A content-addressed index (assembled from parts, held whole)
+		// has one: with If-Modified-Since, net/http decides (304).
+		{"primary", http.MethodGet, primary, nil, true},
+		{"primary, If-Modified-Since", http.MethodGet, primary, http.Header{"If-Modified-Since": {future}}, false},
+		{"InRelease, range", http.MethodGet, "/deb/dists/stable/InRelease", http.Header{"Range": {"bytes=0-9"}}, false},
+		{"rpm package", http.MethodGet, "/el/" + rpm.Path, nil, false},
+		{"deb package", http.MethodGet, "/deb/pool/main/f/fast/fast_1.0_all.deb", nil, false},
+		{"missing", http.MethodGet, "/el/repodata/nope.xml", nil, false},
+		{"snapshot", http.MethodGet, "/el/@snap/repodata/repomd.xml", nil, false},
+	})
 }
 
 func equalHeaders(a, b http.Header) bool {

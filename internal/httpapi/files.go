@@ -139,11 +139,12 @@ const bufferMax = 256 << 10
 // store failing during it cuts the answer short of its Content-Length,
 // which every client detects.
 //
-// A file the read cache takes (remote stores, read_cache_size) is read
-// whole too, whatever bufferMax says, and kept for the next request.
+// A file the read cache takes (read_cache_size; with a local store only
+// pointer-sized files) is read whole too, whatever bufferMax says, and
+// kept for the next request.
 func (s *Server) bufferSmall(r *http.Request, obj *repo.Object, rd io.ReadSeeker) (io.ReadSeeker, error) {
 	caching := s.cache.Fits(obj.Size)
-	if _, local := rd.(*os.File); local || obj.Data != nil || obj.Size > bufferMax && !caching || r.Method != http.MethodGet {
+	if _, local := rd.(*os.File); local && !caching || obj.Data != nil || obj.Size > bufferMax && !caching || r.Method != http.MethodGet {
 		return rd, nil
 	}
 	b, err := io.ReadAll(io.LimitReader(rd, max(obj.Size, bufferMax)+1))

@@ -40,9 +40,11 @@ type Options struct {
 	// Mirror syncs mirror repositories (nil: sync requests answer 404).
 	Mirror *mirror.Mirror
 	// ReadCacheSize bounds an in-memory cache of small files (index
-	// files) read from the blob store; 0 disables it. Meant for remote
-	// stores (S3): a local store's files are served with sendfile.
-	ReadCacheSize int64
+	// files) read from the blob store; 0 disables it. ReadCacheMaxFile
+	// bounds one file (0: an eighth of the cache): with a local store,
+	// whose larger files are served with sendfile, packyard serve keeps
+	// only pointer-sized files.
+	ReadCacheSize, ReadCacheMaxFile int64
 }
 
 // Server holds the handlers' dependencies.
@@ -64,7 +66,7 @@ func New(svc *repo.Service, a *auth.Authenticator, m *Metrics, log *slog.Logger,
 		opts.BodyIdleTimeout = time.Minute
 	}
 	s := &Server{svc: svc, auth: a, metrics: m, log: log, opts: opts, mux: http.NewServeMux(),
-		cache: bytecache.New(opts.ReadCacheSize, 0)}
+		cache: bytecache.New(opts.ReadCacheSize, opts.ReadCacheMaxFile)}
 	registerReadCache(s.cache, m)
 	s.routes()
 	return s

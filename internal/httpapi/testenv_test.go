@@ -48,6 +48,7 @@ type env struct {
 	blobs *fsblob.Store
 	db    *sqlite.Store
 	svc   *repo.Service
+	api   *httpapi.Server
 	// admin is the secret of the first admin token, as EnsureAdmin wrote it.
 	admin string
 	// http does not follow redirects, so tests see them.
@@ -68,8 +69,9 @@ type envOptions struct {
 	keys bool
 	// wrapBlobs, if set, wraps the blob store the service uses.
 	wrapBlobs func(blob.Store) blob.Store
-	// readCache is httpapi.Options.ReadCacheSize.
-	readCache int64
+	// readCache and readCacheFile are httpapi.Options.ReadCacheSize and
+	// ReadCacheMaxFile.
+	readCache, readCacheFile int64
 }
 
 // defaultKeyName is the server's default key with envOptions.keys.
@@ -122,7 +124,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 	}
 	api := httpapi.New(svc, auth.New(db), metrics, log, httpapi.Options{
 		MaxUploadSize: o.maxUpload, BodyIdleTimeout: testTimeout, BaseURL: o.baseURL,
-		Keys: keys, DefaultKey: defaultKey, ReadCacheSize: o.readCache,
+		Keys: keys, DefaultKey: defaultKey, ReadCacheSize: o.readCache, ReadCacheMaxFile: o.readCacheFile,
 	})
 	srv := httptest.NewServer(api)
 	t.Cleanup(func() {
@@ -132,7 +134,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 		_ = blobs.Close()
 	})
 	return &env{
-		t: t, srv: srv, url: srv.URL, data: dir, blobs: blobs, db: db, svc: svc,
+		t: t, srv: srv, url: srv.URL, data: dir, blobs: blobs, db: db, svc: svc, api: api,
 		admin: strings.TrimSpace(string(secret)), keys: keys,
 		http: &http.Client{
 			Timeout:       testTimeout,

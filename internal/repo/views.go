@@ -272,27 +272,47 @@ func (vs *views) get(ctx context.Context, name string) (*view, error) {
 // ErrObjectNotFound means the repository serves nothing at that path.
 var ErrObjectNotFound = errors.New("not found")
 
+// LookupIndex finds p among the files of a repository's current
+// generation (its indexes and pointer files), as Lookup would find it
+// there, without looking further (packages, older generations): false if
+// p is not one of them.
+func (s *Service) LookupIndex(ctx context.Context, repoName, p string) (*Object, bool) {
+	obj, _, err := s.lookupCurrent(ctx, repoName, p)
+	return obj, err == nil && obj != nil
+}
+
+// lookupCurrent returns the object at p if it is a file of the current
+// generation (nil if not) and the repository's view.
+func (s *Service) lookupCurrent(ctx context.Context, repoName, p string) (*Object, *view, error) {
+	v, err := s.views.get(ctx, repoName)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(v.gens) == 0 {
+		return nil, v, ErrObjectNotFound
+	}
+	cur := v.gens[0]
+	files, err := cur.load(ctx, s.meta, v.repo.ID)
+	if err != nil {
+		return nil, nil, err
+	}
+	if f, ok := files[p]; ok {
+		return &Object{Path: p, Digest: f.Digest, Size: f.Size, ContentType: f.ContentType, ModTime: cur.created, Generation: cur.number, Parts: f.Parts}, v, nil
+	}
+	return nil, v, nil
+}
+
 // Lookup finds what a repository serves at p: a file of its current
 // generation, a package, or a file of a retained older generation (so a
 // client that read an index a moment ago still gets every file it names).
 // It costs a few indexed queries at most, however many generations are
 // retained.
 func (s *Service) Lookup(ctx context.Context, repoName, p string) (*Object, error) {
-	v, err := s.views.get(ctx, repoName)
-	if err != nil {
-		return nil, err
-	}
-	if len(v.gens) == 0 {
-		return nil, ErrObjectNotFound
+	obj, v, err := s.lookupCurrent(ctx, repoName, p)
+	if obj != nil || err != nil {
+		return obj, err
 	}
 	cur := v.gens[0]
-	files, err := cur.load(ctx, s.meta, v.repo.ID)
-	if err != nil {
-		return nil, err
-	}
-	if f, ok := files[p]; ok {
-		return &Object{Path: p, Digest: f.Digest, Size: f.Size, ContentType: f.ContentType, ModTime: cur.created, Generation: cur.number, Parts: f.Parts}, nil
-	}
 	// A package in the current generation or, failing that, in any
 	// retained one.
 	oldest := v.gens[len(v.gens)-1]
