@@ -50,7 +50,9 @@ func writeRepoFile(t *testing.T, s *server, d *dnfRoot, repo, key string) {
 // a key is rotated clients trusting either key install.
 func TestDNFSignedRepository(t *testing.T) {
 	t.Parallel()
-	s := startServer(t, t.TempDir())
+	// Without the read cache: a repomd.xml already read would be served
+	// from memory, as verified then, whatever the store holds now.
+	s := startServerEnv(t, t.TempDir(), "PACKYARD_READ_CACHE_SIZE=0")
 	const repo = "signed"
 	s.createRepo(t, repo)
 	info := s.repoInfo(t, repo)
