@@ -3,19 +3,21 @@ package httpapi
 import (
 	"context"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/packyard/packyard/internal/blob"
 	"github.com/packyard/packyard/internal/httpfast"
 	"github.com/packyard/packyard/internal/meta"
 )
 
 // ServeFast answers the requests of the fast path (internal/httpfast)
 // that it can as ServeHTTP would: a GET or HEAD, without credentials, of
-// a file held in memory — an index or pointer file of a repository's
-// current generation in the read cache, or a proxy repository's cached
-// file (proxy.ServeFast). It returns false, having done nothing, for
+// a hosted or mirror repository's file in the read cache or on a local
+// store (serveFastObject), or of a proxy repository's cached file held in
+// memory (proxy.ServeFast). It returns false, having done nothing, for
 // everything else.
 func (s *Server) ServeFast(req *httpfast.Request, resp *httpfast.Response) bool {
 	start := time.Now()
@@ -37,7 +39,7 @@ func (s *Server) ServeFast(req *httpfast.Request, resp *httpfast.Response) bool 
 		if err != nil || !s.opts.Proxy.ServeFast(rp, cfg, rest, req, resp) {
 			return false
 		}
-	} else if !s.serveFastIndex(ctx, repoName, rest, req, resp) {
+	} else if !s.serveFastObject(ctx, repoName, rest, req, resp) {
 		return false
 	}
 	method := http.MethodGet
@@ -49,22 +51,60 @@ func (s *Server) ServeFast(req *httpfast.Request, resp *httpfast.Response) bool 
 	return true
 }
 
-// serveFastIndex answers as serveObject would for a file of the current
-// generation whose bytes the read cache holds.
-func (s *Server) serveFastIndex(ctx context.Context, repoName, p string, req *httpfast.Request, resp *httpfast.Response) bool {
+// serveFastObject answers as serveObject would for a plain GET or HEAD
+// of a hosted or mirror repository's file: from the read cache, or, for a
+// file of a local store the cache does not take (packages), with
+// sendfile. Remote stores' files (a network read, perhaps a redirect),
+// files assembled from parts or derived from a package, and small files
+// not cached yet (net/http caches them) are left to serveObject.
+func (s *Server) serveFastObject(ctx context.Context, repoName, p string, req *httpfast.Request, resp *httpfast.Response) bool {
+	_, local := s.svc.Blobs().(localStore)
 	obj, ok := s.svc.LookupIndex(ctx, repoName, p)
-	// An index assembled from parts is cached whole, by its digest, as
-	// for serveObject.
-	if !ok || obj.Package || !s.cache.Fits(obj.Size) {
+	if !ok {
+		// Packages, and files of retained older generations: what
+		// Lookup costs net/http too (a few indexed queries).
+		var err error
+		if !local {
+			return false
+		}
+		if obj, err = s.svc.Lookup(ctx, repoName, p); err != nil {
+			return false
+		}
+	}
+	if obj.Data != nil {
+		return false // derived from a package: serveObject's
+	}
+	var body []byte
+	if s.cache.Fits(obj.Size) {
+		if body, ok = s.cache.Hit(obj.Digest); !ok {
+			return false // net/http reads it, and caches it
+		}
+	} else if !local || len(obj.Parts) > 0 {
 		return false
 	}
 	imm := immutable(obj)
 	if imm && req.IfModifiedSince {
 		return false // ServeContent decides: perhaps a 304
 	}
-	b, ok := s.cache.Hit(obj.Digest)
-	if !ok {
-		return false
+	if body != nil {
+		resp.Body(body)
+	} else {
+		rd, err := s.svc.Open(ctx, obj)
+		if err != nil {
+			return false // net/http reports it
+		}
+		f, isFile := rd.(*os.File)
+		var fi os.FileInfo
+		if isFile {
+			fi, err = f.Stat()
+		}
+		if !isFile || err != nil {
+			_ = rd.Close()
+			return false
+		}
+		// The file's own size, as ServeContent takes it (a blob that is
+		// not what its record says is verify's to report).
+		resp.File(f, fi.Size(), s.writeBudget(obj))
 	}
 	resp.Header("Etag", `"`+obj.Digest+`"`)
 	ct := obj.ContentType
@@ -78,6 +118,9 @@ func (s *Server) serveFastIndex(ctx context.Context, repoName, p string, req *ht
 	if imm {
 		resp.Header("Last-Modified", obj.ModTime.UTC().Format(http.TimeFormat))
 	}
-	resp.Body(b)
 	return true
 }
+
+// localStore is a blob store on local disk (fsblob), whose blobs open as
+// files.
+type localStore interface{ Path(blob.Digest) string }

@@ -2,6 +2,8 @@ package httpapi_test
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"io"
 	"net"
@@ -13,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/packyard/packyard/internal/blob"
 	"github.com/packyard/packyard/internal/httpapi"
 	"github.com/packyard/packyard/internal/httpfast"
 )
@@ -195,17 +198,24 @@ func TestFastPathAnswersAsServeHTTP(t *testing.T) {
 	}
 }
 
-// TestFastPathHostedAnswersAsServeHTTP: for hosted repositories with the
-// read cache of a local store (pointer-sized files only, as packyard serve
-// sets it), the current generation's files the cache holds are answered
-// by the fast path exactly as ServeHTTP answers them; packages, large or
-// uncached files, ranges and conditional requests for files with a
-// Last-Modified reach ServeHTTP.
+// TestFastPathHostedAnswersAsServeHTTP: for hosted repositories on a
+// local store with its read cache (pointer-sized files only, as packyard
+// serve sets it), the files the cache holds and the larger files (sent
+// with sendfile) are answered by the fast path exactly as ServeHTTP
+// answers them; small files not cached yet, ranges, conditional requests
+// for files with a Last-Modified, missing files and snapshots reach
+// ServeHTTP.
 func TestFastPathHostedAnswersAsServeHTTP(t *testing.T) {
 	e := newEnv(t, envOptions{keys: true, readCache: 32 << 20, readCacheFile: 64 << 10})
 	fast, counted := startFast(t, e.api)
 	e.createRepo("el")
 	rpm := e.mustUpload("el", "fast-1.0-1.noarch.rpm", buildRPM(t, "fast", "1.0", "1", "x"))
+	// Random hex compresses to about half: well over the 64 KiB the
+	// cache takes.
+	raw := make([]byte, 200<<10)
+	_, _ = rand.Read(raw)
+	bigData := buildRPM(t, "big", "1.0", "1", hex.EncodeToString(raw))
+	big := e.mustUpload("el", "big-1.0-1.noarch.rpm", bigData)
 	e.createDebRepo("deb")
 	e.upload("deb", "fast_1.0_all.deb", buildDebFile(t, "fast", "1.0", "all", "fast path"), e.admin,
 		"distribution=stable&component=main").want(t, http.StatusCreated, "deb upload")
@@ -226,6 +236,15 @@ func TestFastPathHostedAnswersAsServeHTTP(t *testing.T) {
 	}
 	primary := "/el/" + e.repodataHref("el", "primary")
 	warm(primary)
+	warm("/el/" + rpm.Path)
+	// Larger than the cache takes: the fast path from the first GET.
+	before := counted.n.Load()
+	if resp, body := getOnce(t, fast, http.MethodGet, "/el/"+big.Path, nil); resp.StatusCode != http.StatusOK || body != string(bigData) {
+		t.Fatalf("GET %s: %d, %d bytes (want %d)", big.Path, resp.StatusCode, len(body), len(bigData))
+	}
+	if counted.n.Load() != before+1 {
+		t.Fatal("the fast path did not send the large package")
+	}
 	future := time.Now().Add(time.Hour).UTC().Format(http.TimeFormat)
 	compareFast(t, e.url, fast, counted, []fastCase{
 		{"repomd.xml", http.MethodGet, "/el/repodata/repomd.xml", nil, true},
@@ -239,8 +258,13 @@ func TestFastPathHostedAnswersAsServeHTTP(t *testing.T) {
 		{"primary", http.MethodGet, primary, nil, true},
 		{"primary, If-Modified-Since", http.MethodGet, primary, http.Header{"If-Modified-Since": {future}}, false},
 		{"InRelease, range", http.MethodGet, "/deb/dists/stable/InRelease", http.Header{"Range": {"bytes=0-9"}}, false},
-		{"rpm package", http.MethodGet, "/el/" + rpm.Path, nil, false},
-		{"deb package", http.MethodGet, "/deb/pool/main/f/fast/fast_1.0_all.deb", nil, false},
+		{"small rpm package, cached", http.MethodGet, "/el/" + rpm.Path, nil, true},
+		{"large rpm package, sendfile", http.MethodGet, "/el/" + big.Path, nil, true},
+		{"large rpm package HEAD", http.MethodHead, "/el/" + big.Path, nil, true},
+		{"large rpm package, If-Modified-Since", http.MethodGet, "/el/" + big.Path, http.Header{"If-Modified-Since": {future}}, false},
+		{"large rpm package, range", http.MethodGet, "/el/" + big.Path, http.Header{"Range": {"bytes=100-199"}}, false},
+		// Read by net/http first (compareFast), which caches it.
+		{"deb package", http.MethodGet, "/deb/pool/main/f/fast/fast_1.0_all.deb", nil, true},
 		{"missing", http.MethodGet, "/el/repodata/nope.xml", nil, false},
 		{"snapshot", http.MethodGet, "/el/@snap/repodata/repomd.xml", nil, false},
 	})
@@ -256,4 +280,30 @@ func equalHeaders(a, b http.Header) bool {
 		}
 	}
 	return true
+}
+
+// TestFastPathRemoteStore: with a remote store (no files to send), only
+// what the read cache holds is answered by the fast path; packages go to
+// ServeHTTP, which reads (or redirects to) the store.
+func TestFastPathRemoteStore(t *testing.T) {
+	var rs *remoteStore
+	e := newEnv(t, envOptions{readCache: 1 << 20, wrapBlobs: func(b blob.Store) blob.Store {
+		rs = &remoteStore{Store: b}
+		return rs
+	}})
+	fast, counted := startFast(t, e.api)
+	e.createRepo("el")
+	raw := make([]byte, 400<<10)
+	_, _ = rand.Read(raw)
+	big := e.mustUpload("el", "big-1.0-1.noarch.rpm", buildRPM(t, "big", "1.0", "1", hex.EncodeToString(raw)))
+	getOnce(t, e.url, http.MethodGet, "/el/repodata/repomd.xml", nil)
+	opens := rs.opens.Load()
+	compareFast(t, e.url, fast, counted, []fastCase{
+		{"repomd.xml, cached", http.MethodGet, "/el/repodata/repomd.xml", nil, true},
+		{"package over the cache's bound", http.MethodGet, "/el/" + big.Path, nil, false},
+	})
+	// Only net/http's GET of the package opened the store.
+	if n := rs.opens.Load() - opens; n != 2 {
+		t.Errorf("the store was opened %d times, want 2 (net/http's two GETs of the package)", n)
+	}
 }

@@ -113,8 +113,7 @@ func (s *Server) serveObject(w http.ResponseWriter, r *http.Request, obj *repo.O
 	// slow link must still get a large package: the deadline allows the
 	// idle timeout plus the size at minDownloadRate. (A deadline set once
 	// keeps sendfile; a per-write one would not.)
-	budget := s.opts.BodyIdleTimeout + time.Duration(obj.Size/minDownloadRate)*time.Second
-	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(budget))
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(s.writeBudget(obj)))
 	// A pointer file (repomd.xml, InRelease, NAME.db) may change several
 	// times within a second, and If-Modified-Since has one-second
 	// resolution: a client holding the first version would be told 304
@@ -182,6 +181,12 @@ func (s *Server) redirect(w http.ResponseWriter, r *http.Request, obj *repo.Obje
 	w.Header().Set("ETag", `"`+obj.Digest+`"`)
 	http.Redirect(w, r, u, http.StatusFound)
 	return true
+}
+
+// writeBudget is how long sending obj may take: the idle timeout plus its
+// size at minDownloadRate.
+func (s *Server) writeBudget(obj *repo.Object) time.Duration {
+	return s.opts.BodyIdleTimeout + time.Duration(obj.Size/minDownloadRate)*time.Second
 }
 
 // minDownloadRate is the slowest transfer, in bytes per second, that a

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"runtime/debug"
 	"strconv"
 	"sync"
@@ -24,11 +25,16 @@ type Handler interface {
 }
 
 // Response is a 200 answer being built: the handler adds its headers and
-// the body; the fast path adds Content-Length, Date and, when the
-// connection is closing, Connection.
+// the body (bytes or a file); the fast path adds Content-Length, Date and,
+// when the connection is closing, Connection.
 type Response struct {
 	hdr  []byte
 	body []byte
+	// file, if set, is the body instead: its first size bytes, written
+	// within timeout.
+	file    *os.File
+	size    int64
+	timeout time.Duration
 }
 
 // Header adds a response header; k is in canonical form and neither k
@@ -43,6 +49,23 @@ func (r *Response) Header(k, v string) {
 // Body sets the body, which must not change while it is written (it is
 // not copied).
 func (r *Response) Body(b []byte) { r.body = b }
+
+// File sets the body to the first size bytes of f, sent with sendfile;
+// the fast path closes f when the answer is written. The write is cut
+// after timeout (0: none): a client that stops reading must not hold the
+// connection forever. A file shorter than size ends the connection after
+// what it had, as net/http does.
+func (r *Response) File(f *os.File, size int64, timeout time.Duration) {
+	r.file, r.size, r.timeout = f, size, timeout
+}
+
+// release closes a file body that was not written.
+func (r *Response) release() {
+	if r.file != nil {
+		_ = r.file.Close()
+		r.file = nil
+	}
+}
 
 // Options configures a Listener.
 type Options struct {
@@ -194,6 +217,7 @@ func (l *Listener) serve(nc net.Conn) {
 		if p := recover(); p != nil {
 			l.opts.Log.Error("panic serving a request", "remote", nc.RemoteAddr().String(), "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 		}
+		c.resp.release()
 		l.mu.Lock()
 		delete(l.active, nc)
 		l.mu.Unlock()
@@ -223,6 +247,7 @@ func (l *Listener) serve(nc net.Conn) {
 			ok = l.opts.Handler.ServeFast(&req, &c.resp)
 		}
 		if !ok {
+			c.resp.release() // a handler that declined should not have set one
 			handedOff = l.handOff(nc, c.buf[:c.n])
 			return
 		}
@@ -330,9 +355,14 @@ func (c *conn) setDeadline(t time.Time, slack time.Duration) {
 // write sends the response built in c.resp: head and body in one write.
 func (c *conn) write(head, closing bool) error {
 	r := &c.resp
+	defer r.release()
+	size := int64(len(r.body))
+	if r.file != nil {
+		size = r.size
+	}
 	out := r.hdr
 	out = append(out, "Content-Length: "...)
-	out = strconv.AppendInt(out, int64(len(r.body)), 10)
+	out = strconv.AppendInt(out, size, 10)
 	out = append(out, "\r\nDate: "...)
 	out = append(out, c.l.httpDate()...)
 	out = append(out, "\r\n"...)
@@ -341,9 +371,12 @@ func (c *conn) write(head, closing bool) error {
 	}
 	out = append(out, "\r\n"...)
 	var err error
-	if head || len(r.body) == 0 {
+	switch {
+	case r.file != nil && !head:
+		err = c.writeFile(out)
+	case head || len(r.body) == 0:
 		_, err = c.nc.Write(out)
-	} else {
+	default:
 		// Head and body in one writev; the body is not copied, so that a
 		// connection keeps no buffer the size of the files it served.
 		c.iov = [2][]byte{out, r.body}
@@ -353,6 +386,25 @@ func (c *conn) write(head, closing bool) error {
 	}
 	c.out = out[:0] // kept for the next answer
 	r.body = nil
+	return err
+}
+
+// writeFile writes head, then the response's file with sendfile, within
+// its timeout.
+func (c *conn) writeFile(head []byte) error {
+	r := &c.resp
+	if r.timeout > 0 {
+		_ = c.nc.SetWriteDeadline(time.Now().Add(r.timeout))
+		defer func() { _ = c.nc.SetWriteDeadline(time.Time{}) }()
+	}
+	if _, err := c.nc.Write(head); err != nil {
+		return err
+	}
+	// *net.TCPConn's ReadFrom of a limited *os.File is a sendfile.
+	n, err := io.Copy(c.nc, io.LimitReader(r.file, r.size))
+	if err == nil && n < r.size {
+		err = fmt.Errorf("file body: %d of %d bytes: %w", n, r.size, io.ErrUnexpectedEOF)
+	}
 	return err
 }
 

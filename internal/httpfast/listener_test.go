@@ -19,9 +19,13 @@ import (
 	"time"
 )
 
-// testHandler answers /fast/… paths; /fast/big has a body larger than
-// what is copied into one buffer, /fast/panic panics.
-type testHandler struct{ served atomic.Int64 }
+// testHandler answers /fast/… paths; /fast/big has a large body,
+// /fast/panic panics, /fast/file sends file (/fast/short claims it is
+// longer than it is).
+type testHandler struct {
+	served atomic.Int64
+	file   string
+}
 
 var bigBody = bytes.Repeat([]byte("0123456789abcdef"), 20<<10) // 320 KiB
 
@@ -34,6 +38,19 @@ func (h *testHandler) ServeFast(req *Request, resp *Response) bool {
 	}
 	h.served.Add(1)
 	resp.Header("X-Path", "fast")
+	if req.Path == "/fast/file" || req.Path == "/fast/short" {
+		f, err := os.Open(h.file)
+		if err != nil {
+			panic(err)
+		}
+		fi, _ := f.Stat()
+		size := fi.Size()
+		if req.Path == "/fast/short" {
+			size += 10
+		}
+		resp.File(f, size, time.Minute)
+		return true
+	}
 	if req.Path == "/fast/big" {
 		resp.Body(bigBody)
 	} else {
@@ -426,5 +443,33 @@ func TestClients(t *testing.T) {
 	}
 	if s.h.served.Load() == 0 {
 		t.Fatal("the fast path answered none")
+	}
+}
+
+// TestFileBodies: a file body is sent whole (with sendfile); HEAD sends
+// its length only; a file shorter than the length announced ends the
+// connection after what it had, so the client sees a cut answer.
+func TestFileBodies(t *testing.T) {
+	s := startServer(t, Options{}, nil)
+	s.h.file = filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(s.h.file, bigBody, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, br := s.dial(t)
+	_, _ = io.WriteString(c, "GET /fast/file HTTP/1.1\r\nHost: h\r\n\r\nHEAD /fast/file HTTP/1.1\r\nHost: h\r\n\r\n")
+	if _, path, body := readResponse(t, br, http.MethodGet); path != "fast" || body != string(bigBody) {
+		t.Fatalf("GET file: %s, %d bytes (want %d)", path, len(body), len(bigBody))
+	}
+	if resp, _, body := readResponse(t, br, http.MethodHead); resp.ContentLength != int64(len(bigBody)) || body != "" {
+		t.Fatalf("HEAD file: length %d, %d bytes of body", resp.ContentLength, len(body))
+	}
+	_, _ = io.WriteString(c, "GET /fast/short HTTP/1.1\r\nHost: h\r\n\r\n")
+	resp, err := http.ReadResponse(br, &http.Request{Method: http.MethodGet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	if !errors.Is(err, io.ErrUnexpectedEOF) || len(b) != len(bigBody) {
+		t.Fatalf("short file: read %d bytes, %v; want %d and an unexpected EOF", len(b), err, len(bigBody))
 	}
 }
