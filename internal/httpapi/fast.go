@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"os"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 	"github.com/packyard/packyard/internal/blob"
 	"github.com/packyard/packyard/internal/httpfast"
 	"github.com/packyard/packyard/internal/meta"
+	"github.com/packyard/packyard/internal/repo"
 )
 
 // ServeFast answers the requests of the fast path (internal/httpfast)
@@ -52,11 +54,11 @@ func (s *Server) ServeFast(req *httpfast.Request, resp *httpfast.Response) bool 
 }
 
 // serveFastObject answers as serveObject would for a plain GET or HEAD
-// of a hosted or mirror repository's file: from the read cache, or, for a
-// file of a local store the cache does not take (packages), with
-// sendfile. Remote stores' files (a network read, perhaps a redirect),
-// files assembled from parts or derived from a package, and small files
-// not cached yet (net/http caches them) are left to serveObject.
+// of a hosted or mirror repository's file: a file the read cache takes
+// from memory (on a local store, read into it first), a larger file of a
+// local store with sendfile. Remote stores' files not in the cache (a
+// network read, perhaps a redirect), larger files assembled from parts
+// and files derived from a package are left to serveObject.
 func (s *Server) serveFastObject(ctx context.Context, repoName, p string, req *httpfast.Request, resp *httpfast.Response) bool {
 	_, local := s.svc.Blobs().(localStore)
 	obj, ok := s.svc.LookupIndex(ctx, repoName, p)
@@ -76,8 +78,12 @@ func (s *Server) serveFastObject(ctx context.Context, repoName, p string, req *h
 	}
 	var body []byte
 	if s.cache.Fits(obj.Size) {
-		if body, ok = s.cache.Hit(obj.Digest); !ok {
-			return false // net/http reads it, and caches it
+		if !local {
+			if body, ok = s.cache.Hit(obj.Digest); !ok {
+				return false // net/http reads it from the store, and caches it
+			}
+		} else if body = s.cachedSmall(ctx, obj); body == nil {
+			return false
 		}
 	} else if !local || len(obj.Parts) > 0 {
 		return false
@@ -119,6 +125,26 @@ func (s *Server) serveFastObject(ctx context.Context, repoName, p string, req *h
 		resp.Header("Last-Modified", obj.ModTime.UTC().Format(http.TimeFormat))
 	}
 	return true
+}
+
+// cachedSmall returns the bytes of obj, a file the read cache takes, of a
+// local store: from the cache, or read and put in it as bufferSmall
+// would. nil if they cannot be read or do not match their digest (then
+// net/http answers as it would).
+func (s *Server) cachedSmall(ctx context.Context, obj *repo.Object) []byte {
+	if b, ok := s.cache.Get(obj.Digest); ok {
+		return b
+	}
+	rd, err := s.svc.Open(ctx, obj)
+	if err != nil {
+		return nil
+	}
+	defer rd.Close()
+	b, err := io.ReadAll(io.LimitReader(rd, obj.Size+1))
+	if err != nil || !s.cache.Put(obj.Digest, b) {
+		return nil
+	}
+	return b
 }
 
 // localStore is a blob store on local disk (fsblob), whose blobs open as
