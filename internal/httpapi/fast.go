@@ -5,7 +5,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -112,14 +111,7 @@ func (s *Server) serveFastObject(ctx context.Context, repoName, p string, req *h
 		// not what its record says is verify's to report).
 		resp.File(f, fi.Size(), s.writeBudget(obj))
 	}
-	resp.Header("Etag", `"`+obj.Digest+`"`)
-	ct := obj.ContentType
-	if ct == "" {
-		ct = contentTypeOf(obj.Path)
-	}
-	resp.Header("Content-Type", ct)
-	resp.Header("Cache-Control", cacheControl(obj))
-	resp.Header("X-Packyard-Generation", strconv.FormatInt(obj.Generation, 10))
+	objectHeaders(obj, resp.Header)
 	resp.Header("Accept-Ranges", "bytes")
 	if imm {
 		resp.Header("Last-Modified", obj.ModTime.UTC().Format(http.TimeFormat))

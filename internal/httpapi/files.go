@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path"
+	"strconv"
 	"strings"
 	"time"
 
@@ -101,14 +102,7 @@ func (s *Server) serveObject(w http.ResponseWriter, r *http.Request, obj *repo.O
 		}
 	}
 	h := w.Header()
-	h.Set("ETag", `"`+obj.Digest+`"`)
-	ct := obj.ContentType
-	if ct == "" {
-		ct = contentTypeOf(obj.Path)
-	}
-	h.Set("Content-Type", ct)
-	h.Set("Cache-Control", cacheControl(obj))
-	h.Set("X-Packyard-Generation", fmt.Sprint(obj.Generation))
+	objectHeaders(obj, h.Set)
 	// A reader that stalls must not hold the connection forever, but a
 	// slow link must still get a large package: the deadline allows the
 	// idle timeout plus the size at minDownloadRate. (A deadline set once
@@ -181,6 +175,19 @@ func (s *Server) redirect(w http.ResponseWriter, r *http.Request, obj *repo.Obje
 	w.Header().Set("ETag", `"`+obj.Digest+`"`)
 	http.Redirect(w, r, u, http.StatusFound)
 	return true
+}
+
+// objectHeaders passes set the headers of an answer with obj that
+// ServeContent does not set itself (serveObject, serveFastObject).
+func objectHeaders(obj *repo.Object, set func(k, v string)) {
+	set("Etag", `"`+obj.Digest+`"`)
+	ct := obj.ContentType
+	if ct == "" {
+		ct = contentTypeOf(obj.Path)
+	}
+	set("Content-Type", ct)
+	set("Cache-Control", cacheControl(obj))
+	set("X-Packyard-Generation", strconv.FormatInt(obj.Generation, 10))
 }
 
 // writeBudget is how long sending obj may take: the idle timeout plus its
